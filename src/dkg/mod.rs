@@ -1,0 +1,1 @@
+//! The DKG ceremony: charon steps 1-8, output staging and atomic writes.

@@ -1,0 +1,1 @@
+//! libp2p host and charon's DKG wire protocols.

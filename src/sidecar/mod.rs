@@ -1,0 +1,1 @@
+//! Sidecar mode: Obol API client, invitation selection, acceptance, retry loop.
