@@ -1,1 +1,5 @@
 //! The DKG ceremony: charon steps 1-8, output staging and atomic writes.
+
+pub mod datadir;
+pub mod metrics;
+pub mod output;
