@@ -23,7 +23,7 @@ enum Command {
     /// Verify a cluster lock, a cluster definition, or a node's data directory.
     Verify(cmd::verify::Args),
     /// Run a DKG ceremony as one operator's node (charon dkg compatible).
-    Dkg(cmd::dkg::Args),
+    Dkg(Box<cmd::dkg::Args>),
     /// Run a circuit-relay v2 server with the HTTP endpoint charon nodes query.
     Relay(cmd::relay::Args),
     /// Create an ENR key or a cluster definition.
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Verify(a) => cmd::verify::run(a),
-        Command::Dkg(a) => cmd::dkg::run(a),
+        Command::Dkg(a) => cmd::dkg::run(*a),
         Command::Relay(a) => cmd::relay::run(a),
         Command::Create(c) => cmd::create::run(c),
         Command::Run(a) => cmd::run::run(a),
