@@ -3,3 +3,4 @@
 pub mod datadir;
 pub mod metrics;
 pub mod output;
+pub mod parsig;
