@@ -4,6 +4,7 @@
 pub mod create;
 pub mod demo;
 pub mod dkg;
+pub mod localnet;
 pub mod logging;
 pub mod relay;
 pub mod run;

@@ -16,7 +16,9 @@ use crate::frost::bls::{PublicKey, Signature};
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ParSigError {
     /// A peer sent two different signatures for one slot.
-    #[error("peer with share index {share_idx} sent mismatching partial signatures for sig type {sig_type}")]
+    #[error(
+        "peer with share index {share_idx} sent mismatching partial signatures for sig type {sig_type}"
+    )]
     Mismatch {
         /// The exchange.
         sig_type: u64,
@@ -27,7 +29,9 @@ pub enum ParSigError {
     #[error("partial signature with share index {0} outside the cluster")]
     BadShareIdx(u64),
     /// The exchange did not complete in time.
-    #[error("timed out waiting for peer signatures for {what}: missing from operator(s) {missing:?}")]
+    #[error(
+        "timed out waiting for peer signatures for {what}: missing from operator(s) {missing:?}"
+    )]
     Timeout {
         /// Which exchange.
         what: String,
@@ -115,12 +119,7 @@ impl ParSigStore {
         let by_pk = g.get(&sig_type)?;
         pubkeys
             .iter()
-            .map(|pk| {
-                by_pk
-                    .get(pk)
-                    .filter(|s| s.len() as u64 == self.n)
-                    .cloned()
-            })
+            .map(|pk| by_pk.get(pk).filter(|s| s.len() as u64 == self.n).cloned())
             .collect()
     }
 
@@ -155,7 +154,8 @@ mod tests {
     async fn early_sets_complete_a_later_wait() {
         let s = ParSigStore::new(3);
         for idx in 1..=3 {
-            s.insert(200, idx, &[(pk(1), sig(idx as u8)), (pk(2), sig(9))]).unwrap();
+            s.insert(200, idx, &[(pk(1), sig(idx as u8)), (pk(2), sig(9))])
+                .unwrap();
         }
         let got = s
             .wait_complete(200, "deposit", &[pk(2), pk(1)], Duration::from_millis(50))

@@ -1,0 +1,271 @@
+//! A local cluster of separate processes on loopback: one relay and n `dkg`
+//! nodes, each with its own data directory. Used by the `bench` command, the
+//! integration tests and the demo, so they exercise exactly what operators run.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Why the local cluster failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalnetError {
+    /// Spawning or waiting on a process failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The relay did not come up.
+    #[error("relay did not start serving on {0} within 30 s")]
+    RelayStart(String),
+    /// The nodes did not finish in time.
+    #[error("nodes did not finish within {0:?}")]
+    Timeout(Duration),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalnetError {
+    let what = what.into();
+    move |source| LocalnetError::Io { what, source }
+}
+
+/// A free TCP port on 127.0.0.1 (released before use; fine on loopback).
+pub fn free_port() -> Result<u16, LocalnetError> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(io("bind a free port"))?;
+    Ok(l.local_addr().map_err(io("read local address"))?.port())
+}
+
+/// A running relay process.
+pub struct Relay {
+    child: Child,
+    /// `http://127.0.0.1:<port>`, what nodes get as `--p2p-relays`.
+    pub url: String,
+}
+
+impl Relay {
+    /// Starts `relay` with its data in `dir`, waiting until its HTTP endpoint answers.
+    pub fn start(exe: &Path, dir: &Path) -> Result<Relay, LocalnetError> {
+        fs::create_dir_all(dir).map_err(io("create relay directory"))?;
+        let http = free_port()?;
+        let tcp = free_port()?;
+        let log = fs::File::create(dir.join("relay.log")).map_err(io("create relay log"))?;
+        let child = Command::new(exe)
+            .args(["relay", "--http-address"])
+            .arg(format!("127.0.0.1:{http}"))
+            .arg("--p2p-tcp-address")
+            .arg(format!("127.0.0.1:{tcp}"))
+            .arg("--data-dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(io("start relay"))?;
+        let relay = Relay {
+            child,
+            url: format!("http://127.0.0.1:{http}"),
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if std::net::TcpStream::connect(("127.0.0.1", http)).is_ok() {
+                return Ok(relay);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(LocalnetError::RelayStart(relay.url.clone()))
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One node's process and what it reported.
+pub struct NodeRun {
+    /// 0-based operator index.
+    pub index: usize,
+    /// The node's data directory.
+    pub data_dir: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+    child: Option<Child>,
+    /// Exit status once finished.
+    pub status: Option<ExitStatus>,
+    /// Peak resident memory (VmHWM) in KiB, sampled while it ran.
+    pub peak_rss_kib: u64,
+}
+
+/// Options for one `dkg` node.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// Definition file path.
+    pub definition: PathBuf,
+    /// Relay URL.
+    pub relay_url: String,
+    /// `--timeout` for exchanges.
+    pub timeout: String,
+    /// Extra arguments appended to the command line.
+    pub extra_args: Vec<String>,
+}
+
+/// Starts `dkg` for operator `index` with data in `data_dir`.
+pub fn start_node(
+    exe: &Path,
+    index: usize,
+    data_dir: &Path,
+    opts: &NodeOptions,
+) -> Result<NodeRun, LocalnetError> {
+    let log = data_dir
+        .parent()
+        .unwrap_or(data_dir)
+        .join(format!("node{index}.log"));
+    let log_file = fs::File::create(&log).map_err(io("create node log"))?;
+    let tcp = free_port()?;
+    let mon = free_port()?;
+    let child = Command::new(exe)
+        .arg("dkg")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--definition-file")
+        .arg(&opts.definition)
+        .arg("--p2p-relays")
+        .arg(&opts.relay_url)
+        .arg("--p2p-tcp-address")
+        .arg(format!("127.0.0.1:{tcp}"))
+        .arg("--monitoring-address")
+        .arg(format!("127.0.0.1:{mon}"))
+        .arg("--timeout")
+        .arg(&opts.timeout)
+        .arg("--shutdown-delay")
+        .arg("0s")
+        .args(&opts.extra_args)
+        .env_remove("CHARON_LOG_FORMAT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .map_err(io(format!("start node {index}")))?;
+    Ok(NodeRun {
+        index,
+        data_dir: data_dir.to_path_buf(),
+        log,
+        child: Some(child),
+        status: None,
+        peak_rss_kib: 0,
+    })
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Waits for all nodes, sampling their peak memory, killing them all at `timeout`.
+pub fn wait_all(nodes: &mut [NodeRun], timeout: Duration) -> Result<(), LocalnetError> {
+    let start = Instant::now();
+    loop {
+        let mut running = 0;
+        for n in nodes.iter_mut() {
+            let Some(child) = n.child.as_mut() else {
+                continue;
+            };
+            if let Some(kib) = vm_hwm_kib(child.id()) {
+                n.peak_rss_kib = n.peak_rss_kib.max(kib);
+            }
+            match child.try_wait().map_err(io("wait for node"))? {
+                Some(st) => {
+                    n.status = Some(st);
+                    n.child = None;
+                }
+                None => running += 1,
+            }
+        }
+        if running == 0 {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            for n in nodes.iter_mut() {
+                n.kill();
+            }
+            return Err(LocalnetError::Timeout(timeout));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl NodeRun {
+    /// Kills the node if it still runs.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            self.status = c.wait().ok();
+        }
+    }
+
+    /// Process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The node's log text.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Per-step durations reported in the log as `step=<k> ... duration_s=<x>`
+    /// on "step done" lines.
+    pub fn step_durations(&self) -> Vec<(u32, f64)> {
+        let Ok(f) = fs::File::open(&self.log) else {
+            return Vec::new();
+        };
+        BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("Step done"))
+            .filter_map(|l| {
+                let step = field(&l, "step=")?.parse().ok()?;
+                let secs = field(&l, "duration_s=")?.parse().ok()?;
+                Some((step, secs))
+            })
+            .collect()
+    }
+}
+
+impl Drop for NodeRun {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(key)? + key.len();
+    let rest = &line[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == ',')
+        .unwrap_or(rest.len());
+    Some(rest[..end].trim_matches('"'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fields() {
+        let l = "2026-11-22T03:00:00Z  INFO Step done step=3 duration_s=1.25 validators=4";
+        assert_eq!(field(l, "step="), Some("3"));
+        assert_eq!(field(l, "duration_s="), Some("1.25"));
+        assert_eq!(field(l, "nope="), None);
+        assert!(free_port().unwrap() > 0);
+        assert!(vm_hwm_kib(std::process::id()).unwrap() > 0);
+    }
+}
