@@ -73,13 +73,13 @@ impl ParSigStore {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let by_pk = g.entry(sig_type).or_default();
         for (pk, sig) in set {
-            if let Some(old) = by_pk.get(pk).and_then(|s| s.get(&share_idx)) {
-                if old != sig {
-                    return Err(ParSigError::Mismatch {
-                        sig_type,
-                        share_idx,
-                    });
-                }
+            if let Some(old) = by_pk.get(pk).and_then(|s| s.get(&share_idx))
+                && old != sig
+            {
+                return Err(ParSigError::Mismatch {
+                    sig_type,
+                    share_idx,
+                });
             }
         }
         for (pk, sig) in set {
