@@ -131,6 +131,71 @@ impl Participant {
         })
     }
 
+    /// Restores a participant from its own round-1 output: the broadcast it
+    /// sent and the shares it computed for every participant, itself
+    /// included (keyed by recipient). The output is verified as a peer's
+    /// would be: valid proof, and every share on the committed polynomial.
+    pub fn from_round1<R: RngCore + CryptoRng>(
+        id: u32,
+        threshold: u32,
+        n: u32,
+        bcast: Round1Bcast,
+        shares: &BTreeMap<u32, ShamirShare>,
+        rng: &mut R,
+    ) -> Result<Self, FrostError> {
+        if threshold < 2 || threshold > n || n > MAX_PARTICIPANTS || id == 0 || id > n {
+            return Err(FrostError::Parameters { id, threshold, n });
+        }
+        // Validate it exactly as the recipients will (blamed as validator 0).
+        let mut out_shares = BTreeMap::new();
+        let mut own_share = None;
+        let mut commitments = Vec::new();
+        for j in 1..=n {
+            let s = shares.get(&j).ok_or(FrostError::MissingShare {
+                validator: 0,
+                peer: id,
+            })?;
+            let it = decode_peer(0, 0, id, j, threshold as usize, &bcast, s)?;
+            check_proofs(std::slice::from_ref(&it), |_| 0)?;
+            if eval_commitments(&it.commitments, u64::from(j)) != G1::mul_base(&it.share) {
+                return Err(FrostError::Share {
+                    validator: 0,
+                    peer: id,
+                });
+            }
+            if j == id {
+                own_share = Some(it.share);
+                commitments = it.commitments;
+            } else {
+                out_shares.insert(j, s.clone());
+            }
+        }
+        for &j in shares.keys() {
+            if j == 0 || j > n {
+                return Err(FrostError::UnknownPeer {
+                    validator: 0,
+                    peer: j,
+                });
+            }
+        }
+        let own_share = own_share.ok_or(FrostError::MissingShare {
+            validator: 0,
+            peer: id,
+        })?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut_slice());
+        Ok(Participant {
+            id,
+            threshold,
+            n,
+            bcast,
+            commitments,
+            shares: out_shares,
+            own_share,
+            seed,
+        })
+    }
+
     /// Own 1-based share index.
     pub fn id(&self) -> u32 {
         self.id
@@ -274,6 +339,88 @@ struct PeerInput {
     share: Scalar,
 }
 
+/// Decodes and validates one peer's broadcast and the share it sent to
+/// `recipient`.
+fn decode_peer(
+    input: usize,
+    validator: usize,
+    peer: u32,
+    recipient: u32,
+    t: usize,
+    bcast: &Round1Bcast,
+    share: &ShamirShare,
+) -> Result<PeerInput, FrostError> {
+    if bcast.commitments.len() != t {
+        return Err(FrostError::CommitmentCount {
+            validator,
+            peer,
+            got: bcast.commitments.len(),
+            want: t,
+        });
+    }
+    let scalar = |field: &'static str, bytes: &[u8]| {
+        Scalar::from_be_bytes(bytes).map_err(|reason| FrostError::ProofScalar {
+            validator,
+            peer,
+            field,
+            reason,
+        })
+    };
+    let c = scalar("ci", &bcast.ci)?;
+    if c.is_zero() {
+        return Err(FrostError::ZeroChallenge { validator, peer });
+    }
+    let w = scalar("wi", &bcast.wi)?;
+    let commitments = bcast
+        .commitments
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| {
+            G1Affine::from_compressed(bytes).map_err(|reason| FrostError::Commitment {
+                validator,
+                peer,
+                index,
+                reason,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if share.id != recipient {
+        return Err(FrostError::ShareRecipient {
+            validator,
+            peer,
+            got: share.id,
+            want: recipient,
+        });
+    }
+    let value =
+        Scalar::from_be_bytes(share.value.as_slice()).map_err(|reason| FrostError::ShareValue {
+            validator,
+            peer,
+            reason,
+        })?;
+    if value.is_zero() {
+        return Err(FrostError::ZeroShare { validator, peer });
+    }
+    let a0 = *bcast
+        .commitments
+        .first()
+        .ok_or(FrostError::CommitmentCount {
+            validator,
+            peer,
+            got: 0,
+            want: t,
+        })?;
+    Ok(PeerInput {
+        input,
+        peer,
+        commitments,
+        a0,
+        w,
+        c,
+        share: value,
+    })
+}
+
 /// Decodes and validates everything one validator received, in peer order.
 fn decode_input(
     pos: usize,
@@ -296,7 +443,6 @@ fn decode_input(
             return Err(FrostError::UnknownPeer { validator, peer });
         }
     }
-    let t = p.threshold as usize;
     for peer in (1..=p.n).filter(|&j| j != p.id) {
         let bcast = inp
             .bcasts
@@ -306,67 +452,15 @@ fn decode_input(
             .shares
             .get(&peer)
             .ok_or(FrostError::MissingShare { validator, peer })?;
-        if bcast.commitments.len() != t {
-            return Err(FrostError::CommitmentCount {
-                validator,
-                peer,
-                got: bcast.commitments.len(),
-                want: t,
-            });
-        }
-        let scalar = |field: &'static str, bytes: &[u8]| {
-            Scalar::from_be_bytes(bytes).map_err(|reason| FrostError::ProofScalar {
-                validator,
-                peer,
-                field,
-                reason,
-            })
-        };
-        let c = scalar("ci", &bcast.ci)?;
-        if c.is_zero() {
-            return Err(FrostError::ZeroChallenge { validator, peer });
-        }
-        let w = scalar("wi", &bcast.wi)?;
-        let commitments = bcast
-            .commitments
-            .iter()
-            .enumerate()
-            .map(|(index, bytes)| {
-                G1Affine::from_compressed(bytes).map_err(|reason| FrostError::Commitment {
-                    validator,
-                    peer,
-                    index,
-                    reason,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if share.id != p.id {
-            return Err(FrostError::ShareRecipient {
-                validator,
-                peer,
-                got: share.id,
-                want: p.id,
-            });
-        }
-        let value = Scalar::from_be_bytes(share.value.as_slice()).map_err(|reason| {
-            FrostError::ShareValue {
-                validator,
-                peer,
-                reason,
-            }
-        })?;
-        if value.is_zero() {
-            return Err(FrostError::ZeroShare { validator, peer });
-        }
-        let a0 = *bcast
-            .commitments
-            .first()
-            .ok_or(FrostError::CommitmentCount {
-                validator,
-                peer,
-                got: 0,
-                want: t,
-            })?;
+        let item = decode_peer(
+            pos,
+            validator,
+            peer,
+            p.id,
+            p.threshold as usize,
+            bcast,
+            share,
+        )?;
         transcript.update((validator as u64).to_le_bytes());
         transcript.update(peer.to_le_bytes());
         for c in &bcast.commitments {
@@ -374,15 +468,36 @@ fn decode_input(
         }
         transcript.update(bcast.wi);
         transcript.update(bcast.ci);
-        out.push(PeerInput {
-            input: pos,
-            peer,
-            commitments,
-            a0,
-            w,
-            c,
-            share: value,
-        });
+        out.push(item);
+    }
+    Ok(())
+}
+
+/// Checks the Schnorr proofs of knowledge: `R' = w*G - c*A_0` must hash back
+/// to `c`. Every R' is hashed, so these cannot be folded into one equation;
+/// the affine conversions share one inversion.
+fn check_proofs(
+    items: &[PeerInput],
+    validator_of: impl Fn(&PeerInput) -> usize,
+) -> Result<(), FrostError> {
+    let r_points: Vec<G1> = items
+        .iter()
+        .map(|it| {
+            let a0 = it
+                .commitments
+                .first()
+                .map_or(G1::identity(), |a| a.to_projective());
+            G1::mul_base_vartime(&it.w).sub(&a0.mul_vartime(&it.c))
+        })
+        .collect();
+    let r_bytes = G1::batch_compress(&r_points);
+    for (it, r) in items.iter().zip(r_bytes.iter()) {
+        if challenge(it.peer as u8, &it.a0, r) != it.c {
+            return Err(FrostError::Proof {
+                validator: validator_of(it),
+                peer: it.peer,
+            });
+        }
     }
     Ok(())
 }
@@ -454,28 +569,8 @@ pub fn round2_batch(inputs: &[Round2Input<'_>]) -> Result<Vec<Round2Result>, Fro
     }
     let validator_of = |item: &PeerInput| inputs.get(item.input).map_or(0, |i| i.validator);
 
-    // 2. Proofs of knowledge: R' = w*G - c*A_0 must hash back to c. Each R'
-    // must be hashed, so these cannot be folded into one equation; the
-    // affine conversions share one inversion.
-    let r_points: Vec<G1> = items
-        .iter()
-        .map(|it| {
-            let a0 = it
-                .commitments
-                .first()
-                .map_or(G1::identity(), |a| a.to_projective());
-            G1::mul_base_vartime(&it.w).sub(&a0.mul_vartime(&it.c))
-        })
-        .collect();
-    let r_bytes = G1::batch_compress(&r_points);
-    for (it, r) in items.iter().zip(r_bytes.iter()) {
-        if challenge(it.peer as u8, &it.a0, r) != it.c {
-            return Err(FrostError::Proof {
-                validator: validator_of(it),
-                peer: it.peer,
-            });
-        }
-    }
+    // 2. Proofs of knowledge.
+    check_proofs(&items, validator_of)?;
 
     // 3. Feldman: for weights rho, sum_k id^k * (sum rho*A_{.,k}) must equal
     // (sum rho*s) * G.
