@@ -412,34 +412,31 @@ fn shares_reconstruct(
         .map(|(j, s)| (j as u64 + 1, *s))
         .collect();
     let base = indexed.get(..t).unwrap_or_default();
-    let recovered = combine_public_shares(base).map_err(|e| {
-        cx.err("recover distributed public key from shares", subject)
-            .with(e.to_string())
-    })?;
-    if recovered != *key {
-        return Err(cx.err(
-            "public shares do not reconstruct distributed public key",
-            subject,
-        ));
-    }
+    let check = |subset: &[(u64, PublicKey)], check: &'static str, subject: Subject| {
+        match bls::combine_public_shares(subset) {
+            Ok(recovered) if recovered == *key => Ok(()),
+            Ok(_) => Err(cx.err(check, subject)),
+            // Only an identity result can fail here; it cannot equal the key.
+            Err(e) => Err(cx.err(check, subject).with(e.to_string())),
+        }
+    };
+    check(
+        base,
+        "public shares do not reconstruct distributed public key",
+        subject,
+    )?;
     let prefix = indexed.get(..t - 1).unwrap_or_default();
     for (j, extra) in indexed.iter().enumerate().skip(t) {
         let mut subset = prefix.to_vec();
         subset.push(*extra);
-        let share_subject = Subject::Share {
-            validator,
-            share: j,
-        };
-        let recovered = combine_public_shares(&subset).map_err(|e| {
-            cx.err("verify extra share", share_subject)
-                .with(e.to_string())
-        })?;
-        if recovered != *key {
-            return Err(cx.err(
-                "extra share does not lie on distributed key polynomial",
-                share_subject,
-            ));
-        }
+        check(
+            &subset,
+            "extra share does not lie on distributed key polynomial",
+            Subject::Share {
+                validator,
+                share: j,
+            },
+        )?;
     }
     Ok(())
 }
@@ -606,9 +603,4 @@ fn deposits(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
         }
     }
     Ok(())
-}
-
-// Placeholder until `frost::bls::combine_public_shares` lands.
-fn combine_public_shares(_shares: &[(u64, PublicKey)]) -> Result<PublicKey, bls::BlsError> {
-    Err(bls::BlsError::Empty)
 }
