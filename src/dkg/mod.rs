@@ -4,3 +4,4 @@ pub mod datadir;
 pub mod metrics;
 pub mod output;
 pub mod parsig;
+pub mod preflight;

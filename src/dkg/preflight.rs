@@ -1,0 +1,289 @@
+//! Everything charon dkg checks before any networking (its pre-flight): loading
+//! and verifying the definition, the version gate, threshold, deposit amounts,
+//! the network, and what the ceremony derives from the definition.
+
+use std::time::Duration;
+
+use crate::lock::definition::{Definition, verify_deposit_amounts};
+use crate::lock::network::{Network, NetworkSet};
+use crate::lock::verify::{VerifyOptions, verify_definition_hashes, verify_definition_signatures};
+use crate::lock::version::Version;
+
+/// 1 ETH in gwei.
+pub const ETH: u64 = 1_000_000_000;
+/// Gas limit of builder registrations when the definition sets none.
+pub const DEFAULT_GAS_LIMIT: u64 = 30_000_000;
+/// Largest definition accepted over HTTP, as charon.
+const MAX_DEFINITION_BYTES: usize = 16 << 20;
+
+/// Why the definition cannot be used for a ceremony.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    /// The definition file could not be read.
+    #[error("read cluster definition {path}: {reason}")]
+    Read {
+        /// Path or URL.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The definition does not parse.
+    #[error("parse cluster definition {path}: {source}")]
+    Parse {
+        /// Path or URL.
+        path: String,
+        /// The parse error.
+        source: crate::lock::error::ParseError,
+    },
+    /// Hashes or signatures are wrong (and --no-verify was not given).
+    #[error(
+        "verify cluster definition {what} (run with --no-verify to bypass at own risk): {source}"
+    )]
+    Verify {
+        /// "hashes" or "signatures".
+        what: &'static str,
+        /// The failed check.
+        source: crate::lock::error::VerifyError,
+    },
+    /// A rule of charon dkg's pre-flight.
+    #[error("{0}")]
+    Rule(String),
+}
+
+/// Reads a definition from a path, or from an HTTP(S) URL (10 s timeout, 16 MiB).
+pub async fn load_definition_bytes(source: &str) -> Result<Vec<u8>, PreflightError> {
+    let read_err = |reason: String| PreflightError::Read {
+        path: source.to_string(),
+        reason,
+    };
+    if source.starts_with("http://") || source.starts_with("https://") {
+        if source.starts_with("http://") {
+            tracing::warn!(url = source, "Definition URL is not HTTPS");
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| read_err(e.to_string()))?;
+        let resp = client
+            .get(source)
+            .send()
+            .await
+            .map_err(|e| read_err(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(read_err(format!("HTTP status {}", resp.status())));
+        }
+        let body = resp.bytes().await.map_err(|e| read_err(e.to_string()))?;
+        if body.len() > MAX_DEFINITION_BYTES {
+            return Err(read_err("larger than 16 MiB".into()));
+        }
+        Ok(body.to_vec())
+    } else {
+        let meta = std::fs::metadata(source).map_err(|e| read_err(e.to_string()))?;
+        if meta.len() > MAX_DEFINITION_BYTES as u64 {
+            return Err(read_err("larger than 16 MiB".into()));
+        }
+        std::fs::read(source).map_err(|e| read_err(e.to_string()))
+    }
+}
+
+/// What the ceremony needs from a checked definition.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The definition, with hashes set.
+    pub definition: Definition,
+    /// Its network.
+    pub network: Network,
+    /// The deposit amounts in gwei, deduplicated and ascending.
+    pub deposit_amounts: Vec<u64>,
+    /// The definition hash.
+    pub definition_hash: [u8; 32],
+}
+
+/// Parses and checks a definition exactly as charon dkg's pre-flight does.
+/// `max_version` is v1.11 (or v1.10 in compat mode).
+pub fn check_definition(
+    path: &str,
+    bytes: &[u8],
+    no_verify: bool,
+    networks: NetworkSet,
+    max_version: Version,
+) -> Result<Checked, PreflightError> {
+    let def = Definition::from_json(bytes).map_err(|source| PreflightError::Parse {
+        path: path.to_string(),
+        source,
+    })?;
+    let opts = VerifyOptions {
+        networks,
+        check_deposits: true,
+    };
+    for (what, res) in [
+        ("hashes", verify_definition_hashes(&def)),
+        ("signatures", verify_definition_signatures(&def, &opts)),
+    ] {
+        if let Err(source) = res {
+            if no_verify {
+                tracing::warn!(error = %source, "Ignoring failed definition {what} check (--no-verify)");
+            } else {
+                return Err(PreflightError::Verify { what, source });
+            }
+        }
+    }
+    let definition = if def.definition_hash.is_empty() {
+        def.with_hashes()
+            .map_err(|e| PreflightError::Rule(format!("compute definition hashes: {e}")))?
+    } else {
+        def
+    };
+    if !definition
+        .deposit_amounts
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        verify_deposit_amounts(
+            definition.deposit_amounts.as_deref().unwrap_or_default(),
+            definition.compounding,
+        )
+        .map_err(PreflightError::Rule)?;
+    }
+    if definition.version < Version::V1_6 || definition.version > max_version {
+        return Err(PreflightError::Rule(format!(
+            "definition version {} not supported by the DKG: only v1.6.0 to {} are",
+            definition.version.as_str(),
+            max_version.as_str()
+        )));
+    }
+    check_threshold(definition.threshold, definition.operators.len())?;
+    if definition.num_validators == 0 {
+        return Err(PreflightError::Rule("definition has no validators".into()));
+    }
+    if !matches!(definition.dkg_algorithm.as_str(), "default" | "frost") {
+        return Err(PreflightError::Rule(format!(
+            "unsupported dkg algorithm {:?}: this node runs FROST (\"default\" or \"frost\")",
+            definition.dkg_algorithm
+        )));
+    }
+    let network = networks
+        .by_fork_version(&definition.fork_version)
+        .ok_or_else(|| {
+            PreflightError::Rule(format!(
+                "unknown fork version 0x{} (not a network this node knows)",
+                hex::encode(&definition.fork_version)
+            ))
+        })?;
+    let deposit_amounts = deposit_amounts(&definition);
+    let definition_hash: [u8; 32] = definition
+        .definition_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| PreflightError::Rule("definition hash is not 32 bytes".into()))?;
+    Ok(Checked {
+        definition,
+        network,
+        deposit_amounts,
+        definition_hash,
+    })
+}
+
+/// charon's threshold rules: at least 2, at most n; other than ceil(2n/3) warns.
+pub fn check_threshold(threshold: u64, n: usize) -> Result<(), PreflightError> {
+    if threshold < 2 {
+        return Err(PreflightError::Rule(format!(
+            "threshold below minimum: {threshold} < 2"
+        )));
+    }
+    if threshold > n as u64 {
+        return Err(PreflightError::Rule(format!(
+            "threshold exceeds number of operators: {threshold} > {n}"
+        )));
+    }
+    let safe = (2 * n as u64).div_ceil(3);
+    if threshold != safe {
+        tracing::warn!(threshold, recommended = safe, "Non-standard threshold");
+    }
+    Ok(())
+}
+
+/// The amounts the DKG creates deposits for: the definition's, deduplicated and
+/// ascending, or charon's defaults ([1, 32] ETH, [1, 8, 32, 256] ETH when
+/// compounding, [32] ETH before v1.8).
+pub fn deposit_amounts(def: &Definition) -> Vec<u64> {
+    let given = def.deposit_amounts.as_deref().unwrap_or_default();
+    if given.is_empty() {
+        if !def.version.has_partial_deposits() {
+            vec![32 * ETH]
+        } else if def.compounding {
+            vec![ETH, 8 * ETH, 32 * ETH, 256 * ETH]
+        } else {
+            vec![ETH, 32 * ETH]
+        }
+    } else {
+        let mut v = given.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/../shared/vectors/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn charon_testdata_definitions_meet_the_dkg_rules() {
+        let check = |name: &str, no_verify: bool| {
+            check_definition(
+                name,
+                &vector(name),
+                no_verify,
+                NetworkSet::DEFAULT,
+                Version::V1_11,
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+        };
+        // v1.5 predates the DKG's version gate.
+        let e = check(
+            "charon__cluster__testdata__cluster_definition_v1_5_0.json",
+            true,
+        );
+        assert!(e.contains("not supported by the DKG"), "{e}");
+        // The testdata signatures are random filler: rejected unless --no-verify,
+        // and then its threshold of 3 with 2 operators is refused.
+        let name = "charon__cluster__testdata__cluster_definition_v1_10_0.json";
+        let e = check(name, false);
+        assert!(e.contains("--no-verify"), "{e}");
+        let e = check(name, true);
+        assert!(e.contains("threshold exceeds number of operators"), "{e}");
+    }
+
+    #[test]
+    fn thresholds() {
+        assert!(check_threshold(1, 4).is_err());
+        assert!(check_threshold(5, 4).is_err());
+        check_threshold(3, 4).unwrap();
+        check_threshold(2, 4).unwrap();
+    }
+
+    #[test]
+    fn amounts_default_and_dedup() {
+        let name = "charon__cluster__testdata__cluster_definition_v1_10_0.json";
+        let mut d = Definition::from_json(&vector(name)).unwrap();
+        d.deposit_amounts = Some(vec![32 * ETH, ETH, 32 * ETH]);
+        assert_eq!(deposit_amounts(&d), vec![ETH, 32 * ETH]);
+        d.deposit_amounts = None;
+        d.compounding = true;
+        assert_eq!(deposit_amounts(&d), vec![ETH, 8 * ETH, 32 * ETH, 256 * ETH]);
+        d.version = Version::V1_7;
+        assert_eq!(deposit_amounts(&d), vec![32 * ETH]);
+    }
+}
