@@ -1,1 +1,14 @@
 //! libp2p host and charon's DKG wire protocols.
+
+pub mod bcast;
+pub mod collect;
+pub mod frame;
+pub mod frostp2p;
+pub mod k1sig;
+pub mod nodesig;
+pub mod parsigex;
+pub mod peerinfo;
+pub mod proto;
+pub mod protocols;
+pub mod stream;
+pub mod sync;
