@@ -2,13 +2,20 @@
 
 pub mod bcast;
 pub mod collect;
+pub mod dial;
 pub mod frame;
 pub mod frostp2p;
+pub mod gater;
+pub mod host;
+pub mod identity;
 pub mod k1sig;
 pub mod nodesig;
 pub mod parsigex;
 pub mod peerinfo;
 pub mod proto;
 pub mod protocols;
+pub mod relay;
+pub mod relay_enr;
+pub mod relay_http;
 pub mod stream;
 pub mod sync;
