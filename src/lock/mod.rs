@@ -3,3 +3,5 @@
 //! registrations, EIP-2335 keystores, and verification.
 
 pub mod network;
+pub mod deposit;
+pub mod registration;
