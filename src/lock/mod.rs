@@ -11,6 +11,7 @@ pub mod json;
 pub mod k1;
 pub mod lockfile;
 pub mod network;
+pub mod sample;
 pub mod signing;
 pub mod ssz;
 pub mod verify;
