@@ -2,6 +2,7 @@
 //! SSZ hashes, signatures (EIP-712, ENR, k1, BLS), deposit data, builder
 //! registrations, EIP-2335 keystores, and verification.
 
+pub mod datadir;
 pub mod definition;
 pub mod eip712;
 pub mod enr;
