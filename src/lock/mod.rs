@@ -3,7 +3,27 @@
 //! registrations, EIP-2335 keystores, and verification.
 
 pub mod consensus;
+pub mod datadir;
+pub mod definition;
 pub mod deposit;
+pub mod eip712;
+pub mod enr;
+pub mod error;
+mod hash;
+pub mod json;
+pub mod k1;
 pub mod keystore;
+pub mod lockfile;
 pub mod network;
 pub mod registration;
+pub mod sample;
+pub mod signing;
+pub mod ssz;
+pub mod verify;
+pub mod version;
+
+pub use definition::{Creator, Definition, Operator, ValidatorAddresses};
+pub use error::{HashError, ParseError, Subject, VerifyError};
+pub use lockfile::{BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage};
+pub use verify::{VerifyOptions, verify_definition, verify_lock};
+pub use version::Version;
