@@ -3,6 +3,7 @@
 //! registrations, EIP-2335 keystores, and verification.
 
 pub mod consensus;
+pub mod create;
 pub mod datadir;
 pub mod definition;
 pub mod deposit;
