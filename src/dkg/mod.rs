@@ -1,7 +1,9 @@
 //! The DKG ceremony: charon steps 1-8, output staging and atomic writes.
 
+pub mod ceremony;
 pub mod datadir;
 pub mod metrics;
+pub mod net;
 pub mod output;
 pub mod parsig;
 pub mod preflight;

@@ -19,28 +19,7 @@ use libp2p::swarm::{
 };
 use libp2p::{Multiaddr, PeerId};
 
-/// Which charon release's dialing behaviour to mirror.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compat {
-    /// charon v1.11: only the bytewise smaller peer ID dials through relays.
-    #[default]
-    V1_11,
-    /// charon v1.10: both sides dial through relays.
-    V1_10,
-}
-
-impl std::str::FromStr for Compat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim_start_matches('v') {
-            "1.11" => Ok(Self::V1_11),
-            "1.10" => Ok(Self::V1_10),
-            other => Err(format!(
-                "unsupported compat version {other:?} (expected v1.11 or v1.10)"
-            )),
-        }
-    }
-}
+pub use super::protocols::Compat;
 
 /// Whether `local` should dial `remote` through a relay: charon compares the raw
 /// peer-ID bytes (binary multihash), not the base58 text.

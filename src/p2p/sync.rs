@@ -543,3 +543,29 @@ impl SyncClient {
         }
     }
 }
+
+/// Progress queries the ceremony uses for its logs and error messages.
+impl SyncServer {
+    /// Operator indices that have sent at least one valid message.
+    pub fn connected_peers(&self) -> std::collections::BTreeSet<usize> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.others(&s)
+            .filter(|(_, p)| p.connected)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The last step each operator reported (`None` for ourselves and for
+    /// peers not heard from), in operator order.
+    pub fn peer_steps(&self) -> Vec<Option<i64>> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.peers.iter().map(|p| p.step).collect()
+    }
+}
+
+impl SyncClient {
+    /// The operator this client talks to.
+    pub fn peer(&self) -> usize {
+        self.peer
+    }
+}

@@ -1,0 +1,1124 @@
+//! The ceremony itself: charon dkg's steps 1-8 over libp2p.
+//!
+//! Step 1 runs FROST for every validator, steps 2-4 exchange partial BLS
+//! signatures (deposits per amount, builder registrations, the lock hash),
+//! step 5 exchanges node signatures, step 6 verifies the lock and prepares the
+//! outputs, and the outputs are committed to disk only once every peer has
+//! passed step 7, followed by charon's shutdown handshake (step 8).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use k256::ecdsa::{SigningKey, VerifyingKey};
+use libp2p::PeerId;
+use rand::rngs::OsRng;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::frost::bls::{self, PublicKey, SecretKey, Signature};
+use crate::frost::dkg::{Participant, Round2Input, Round2Result, round2_batch};
+use crate::frost::messages::{Round1Bcast, Round2Bcast, ShamirShare};
+use crate::lock::definition::Definition;
+use crate::lock::enr::Enr;
+use crate::lock::keystore;
+use crate::lock::lockfile::{BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage};
+use crate::lock::network::{Network, NetworkSet};
+use crate::lock::signing;
+use crate::lock::verify::{VerifyOptions, verify_lock};
+use crate::lock::version::Version;
+use crate::p2p::bcast::{Bcast, Delivery};
+use crate::p2p::collect::Collector;
+use crate::p2p::frostp2p::{validate_round1_casts, validate_round2_casts};
+use crate::p2p::host::{Host, HostConfig};
+use crate::p2p::identity::{EnrPrivateKey, peer_id_from_k1_pubkey};
+use crate::p2p::nodesig::NodeSigs;
+use crate::p2p::parsigex::{SIG_LOCK, SIG_VALIDATOR_REGISTRATION, build_msg, deposit_sig_type, send_msg};
+use crate::p2p::proto::dkgpb::{
+    FrostMsgKey, FrostRound1Cast, FrostRound1Casts, FrostRound1P2P, FrostRound1ShamirShare,
+    FrostRound2Cast, FrostRound2Casts, MsgNodeSig, NodePubKeyMessage,
+};
+use crate::p2p::protocols::{self, Compat};
+use crate::p2p::relay_http::{ClusterHeaders, RelaySpec};
+use crate::p2p::stream::{OpenStream, SendPolicy, with_retries};
+use crate::p2p::sync::{SyncClient, SyncLocal, SyncServer};
+
+use super::metrics::Metrics;
+use super::net::{Handlers, Net, spawn_handlers};
+use super::output::{KEYS_DIR, LOCK_FILE, OutputSet};
+use super::parsig::ParSigStore;
+use super::preflight::{Checked, DEFAULT_GAS_LIMIT};
+
+/// How long the shutdown handshake may take (charon: 2 min).
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why the ceremony failed. Every message says which step and, where known,
+/// which operator or validator.
+#[derive(Debug, thiserror::Error)]
+pub enum CeremonyError {
+    /// Local set-up failed (keys, definition, host).
+    #[error("{0}")]
+    Setup(String),
+    /// Peers did not all connect in time.
+    #[error("peers did not connect within {timeout:?}: missing operator(s) {missing}")]
+    Connect {
+        /// How long we waited.
+        timeout: Duration,
+        /// Missing operators, described.
+        missing: String,
+    },
+    /// A step failed.
+    #[error("step {step} ({name}): {reason}")]
+    Step {
+        /// Step number.
+        step: u64,
+        /// Step name.
+        name: &'static str,
+        /// What failed.
+        reason: String,
+    },
+    /// A peer aborted or misbehaved in the sync protocol.
+    #[error("sync protocol: {0}")]
+    Sync(String),
+    /// Writing the outputs failed.
+    #[error(transparent)]
+    Output(#[from] super::output::OutputError),
+}
+
+/// Everything the ceremony needs besides the definition.
+#[derive(Debug, Clone)]
+pub struct CeremonyConfig {
+    /// Data directory: holds the ENR key, receives the outputs.
+    pub data_dir: PathBuf,
+    /// Relay multiaddrs or URLs.
+    pub relays: Vec<String>,
+    /// TCP listen addresses.
+    pub tcp_listen: Vec<SocketAddr>,
+    /// Advertised IP.
+    pub external_ip: Option<IpAddr>,
+    /// Advertised host name.
+    pub external_hostname: Option<String>,
+    /// Wait for peers and for each exchange at most this long.
+    pub timeout: Duration,
+    /// Skip the final lock verification (charon --no-verify).
+    pub no_verify: bool,
+    /// Which charon minor version to speak.
+    pub compat: Compat,
+    /// Sent in sync messages.
+    pub nickname: String,
+    /// Networks accepted.
+    pub networks: NetworkSet,
+    /// pbkdf2 iterations for keystores (charon: 262144).
+    pub keystore_pbkdf2_c: u32,
+}
+
+/// What a successful ceremony produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The lock hash.
+    pub lock_hash: [u8; 32],
+    /// Validator public keys in lock order.
+    pub validators: Vec<PublicKey>,
+    /// Wall time per step.
+    pub step_seconds: Vec<(u64, f64)>,
+}
+
+/// One validator's key material after FROST.
+struct Share {
+    pubkey: PublicKey,
+    secret: SecretKey,
+    /// Public shares by 1-based share index.
+    public_shares: BTreeMap<u32, PublicKey>,
+}
+
+/// The peers of the cluster as the definition lists them.
+struct Peers {
+    ids: Vec<PeerId>,
+    keys: Vec<VerifyingKey>,
+    own: usize,
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> CeremonyError + '_ {
+    move |e| CeremonyError::Setup(format!("{what}: {e}"))
+}
+
+fn peers_of(def: &Definition, key: &EnrPrivateKey) -> Result<Peers, CeremonyError> {
+    let mut ids = Vec::new();
+    let mut keys = Vec::new();
+    for (i, op) in def.operators.iter().enumerate() {
+        let enr = Enr::parse(&op.enr)
+            .map_err(|e| CeremonyError::Setup(format!("operator {i} ENR: {e}")))?;
+        let compressed = crate::lock::k1::compressed(enr.public_key());
+        let id = peer_id_from_k1_pubkey(&compressed).map_err(setup("peer id"))?;
+        if ids.contains(&id) {
+            return Err(CeremonyError::Setup(
+                "definition contains duplicate peer ids".into(),
+            ));
+        }
+        ids.push(id);
+        keys.push(VerifyingKey::from(enr.public_key()));
+    }
+    let own_pub = key.public_key_compressed();
+    let own = keys
+        .iter()
+        .position(|k| k.to_encoded_point(true).as_bytes() == own_pub.as_slice())
+        .ok_or_else(|| {
+            CeremonyError::Setup(
+                "private key not matching definition file: charon-enr-private-key is not one of the operators' ENR keys".into(),
+            )
+        })?;
+    Ok(Peers { ids, keys, own })
+}
+
+/// Runs the whole ceremony. Returns only after the outputs are in place.
+pub async fn run(
+    cfg: &CeremonyConfig,
+    checked: &Checked,
+    metrics: &Metrics,
+) -> Result<Outcome, CeremonyError> {
+    let def = &checked.definition;
+    let key = EnrPrivateKey::load(&cfg.data_dir).map_err(setup("load ENR private key"))?;
+    let peers = peers_of(def, &key)?;
+    let n = peers.ids.len();
+    let own = peers.own;
+    let num_vals = usize::try_from(def.num_validators).map_err(setup("num_validators"))?;
+    let signing_key = SigningKey::from(key.secret_key());
+    tracing::info!(
+        operator = own,
+        operators = n,
+        threshold = def.threshold,
+        validators = num_vals,
+        network = checked.network.name,
+        definition_hash = %hex::encode(checked.definition_hash),
+        "Starting DKG ceremony"
+    );
+
+    // Host and every protocol handler, before the first connection.
+    let relays = cfg
+        .relays
+        .iter()
+        .map(|r| RelaySpec::parse(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(setup("--p2p-relays"))?;
+    let mut hc = HostConfig::new(key.clone(), peers.ids.clone());
+    hc.relays = relays;
+    hc.cluster_headers = ClusterHeaders {
+        definition_hash_hex: hex::encode(checked.definition_hash),
+        uuid: def.uuid.clone(),
+    };
+    hc.tcp_listen = cfg.tcp_listen.clone();
+    hc.external_ip = cfg.external_ip;
+    hc.external_hostname = cfg.external_hostname.clone();
+    hc.compat = cfg.compat;
+    let host = Arc::new(Host::new(hc).map_err(setup("start p2p host"))?);
+
+    let mut bcast = Bcast::new(
+        cfg.compat,
+        checked.definition_hash,
+        own,
+        signing_key.clone(),
+        peers.keys.clone(),
+    )
+    .map_err(setup("bcast"))?;
+    let r1_rx = bcast.register::<FrostRound1Casts>(protocols::MSG_FROST_ROUND1_CAST);
+    let r2_rx = bcast.register::<FrostRound2Casts>(protocols::MSG_FROST_ROUND2_CAST);
+    let ns_rx = bcast.register::<MsgNodeSig>(protocols::MSG_NODE_SIG);
+    // Registered as charon does so that Go peers' requests are answered.
+    let _pedersen = bcast.register::<NodePubKeyMessage>(protocols::MSG_PEDERSEN_NODE_PUBKEYS);
+    let bcast = Arc::new(bcast);
+    let sync = Arc::new(
+        SyncServer::new(cfg.compat, checked.definition_hash, own, peers.keys.clone())
+            .map_err(setup("sync"))?,
+    );
+    let parsigs = Arc::new(ParSigStore::new(n));
+    let round1_p2p = Arc::new(Collector::<FrostRound1P2P>::new(n));
+    spawn_handlers(
+        &host,
+        &peers.ids,
+        Handlers {
+            sync: sync.clone(),
+            bcast: bcast.clone(),
+            round1_p2p: round1_p2p.clone(),
+            parsigs: parsigs.clone(),
+            peerinfo: crate::p2p::peerinfo::dkg_peer_info(
+                cfg.compat.minor_version(),
+                "",
+                &checked.definition_hash,
+                SystemTime::now(),
+            ),
+            bcast_ids: (cfg.compat.bcast_sig(), cfg.compat.bcast_msg()),
+            own,
+            num_validators: num_vals,
+        },
+    )
+    .map_err(setup("register protocols"))?;
+    host.start().await.map_err(setup("start p2p host"))?;
+    let net = Arc::new(Net {
+        host: host.clone(),
+        peers: peers.ids.clone(),
+        open_timeout: Duration::from_secs(10),
+    });
+
+    let local = Arc::new(
+        SyncLocal::new(cfg.compat, &signing_key, &checked.definition_hash, &cfg.nickname)
+            .map_err(setup("sync"))?,
+    );
+    let clients: Vec<Arc<SyncClient>> = (0..n)
+        .filter(|&p| p != own)
+        .map(|p| Arc::new(SyncClient::new(p, local.clone())))
+        .collect();
+    for c in &clients {
+        let (c, net) = (c.clone(), net.clone());
+        tokio::spawn(async move {
+            if let Err(e) = c.run(net.as_ref()).await {
+                tracing::debug!(error = %e, "Sync client ended");
+            }
+        });
+    }
+
+    let mut cer = Ceremony {
+        cfg,
+        checked,
+        metrics,
+        peers,
+        num_vals,
+        net,
+        bcast,
+        sync,
+        local,
+        parsigs,
+        round1_p2p,
+        signing_key,
+        steps: Vec::new(),
+        step_start: Instant::now(),
+    };
+    let result = cer.run_steps(&clients, r1_rx, r2_rx, ns_rx).await;
+    host.shutdown().await;
+    result
+}
+
+struct Ceremony<'a> {
+    cfg: &'a CeremonyConfig,
+    checked: &'a Checked,
+    metrics: &'a Metrics,
+    peers: Peers,
+    num_vals: usize,
+    net: Arc<Net>,
+    bcast: Arc<Bcast>,
+    sync: Arc<SyncServer>,
+    local: Arc<SyncLocal>,
+    parsigs: Arc<ParSigStore>,
+    round1_p2p: Arc<Collector<FrostRound1P2P>>,
+    signing_key: SigningKey,
+    steps: Vec<(u64, f64)>,
+    step_start: Instant,
+}
+
+const STEP_NAMES: [&str; 9] = [
+    "",
+    "FROST key generation",
+    "deposit data",
+    "builder registrations",
+    "lock hash signature",
+    "node signatures",
+    "verification",
+    "outputs",
+    "shutdown",
+];
+
+fn step_name(step: u64) -> &'static str {
+    STEP_NAMES.get(step as usize).copied().unwrap_or("")
+}
+
+impl Ceremony<'_> {
+    fn n(&self) -> usize {
+        self.peers.ids.len()
+    }
+    fn own(&self) -> usize {
+        self.peers.own
+    }
+    fn share_idx(&self) -> u32 {
+        self.peers.own as u32 + 1
+    }
+
+    fn fail(&self, step: u64, reason: impl std::fmt::Display) -> CeremonyError {
+        CeremonyError::Step {
+            step,
+            name: step_name(step),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Describes operators by index and ENR-derived peer id.
+    fn describe(&self, idx: &[usize]) -> String {
+        idx.iter()
+            .map(|&i| match self.peers.ids.get(i) {
+                Some(p) => format!("{i} ({p})"),
+                None => i.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Races `fut` against fatal sync errors reported by any peer.
+    async fn guarded<T>(
+        &self,
+        step: u64,
+        fut: impl std::future::Future<Output = Result<T, CeremonyError>>,
+    ) -> Result<T, CeremonyError> {
+        let sync = self.sync.clone();
+        let watch = async move {
+            loop {
+                if let Some(e) = sync.error() {
+                    return e.to_string();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::select! {
+            r = fut => r,
+            e = watch => Err(CeremonyError::Sync(format!("during step {step} ({}): {e}", step_name(step)))),
+        }
+    }
+
+    /// Enters `step` and waits until every peer is there (charon's barrier).
+    async fn barrier(&mut self, step: u64, timeout: Duration) -> Result<(), CeremonyError> {
+        let started = Instant::now();
+        self.local.set_step(step as i64);
+        let sync = self.sync.clone();
+        let wait = async {
+            tokio::time::timeout(timeout, sync.await_all_at_step(step as i64))
+                .await
+                .map_err(|_| {
+                    let missing = self.sync_missing(step as i64);
+                    self.fail(
+                        step,
+                        format!(
+                            "timed out after {timeout:?} waiting for operator(s) {} to reach this step",
+                            self.describe(&missing)
+                        ),
+                    )
+                })?
+                .map_err(|e| CeremonyError::Sync(e.to_string()))
+        };
+        self.guarded(step, wait).await?;
+        // Step timings count from the barrier's end to the next one's.
+        let now = Instant::now();
+        if step > 1 {
+            let secs = (now - self.step_start).as_secs_f64();
+            let prev = step - 1;
+            self.steps.push((prev, secs));
+            self.metrics.set_step_seconds(prev, secs);
+            tracing::info!(step = prev, duration_s = format!("{secs:.3}"), "Step done");
+        }
+        self.step_start = now;
+        self.metrics.set_step(step);
+        tracing::info!(
+            step,
+            of = 8,
+            waited_s = format!("{:.3}", started.elapsed().as_secs_f64()),
+            "Step {step} of 8: {}",
+            step_name(step)
+        );
+        Ok(())
+    }
+
+    fn sync_missing(&self, step: i64) -> Vec<usize> {
+        self.sync
+            .peer_steps()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, s)| *i != self.own() && s.is_none_or(|s| s < step))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    async fn run_steps(
+        &mut self,
+        clients: &[Arc<SyncClient>],
+        r1_rx: UnboundedReceiver<Delivery>,
+        r2_rx: UnboundedReceiver<Delivery>,
+        ns_rx: UnboundedReceiver<Delivery>,
+    ) -> Result<Outcome, CeremonyError> {
+        self.await_connected(clients).await?;
+        self.metrics.set_ready(true);
+
+        self.barrier(1, self.cfg.timeout).await?;
+        let shares = self.guarded(1, self.frost(r1_rx, r2_rx)).await?;
+        self.metrics.set_validators_done(shares.len());
+
+        // Encrypting keystores is the slowest local work (pbkdf2); it runs on
+        // other threads while the signature exchanges wait on the network.
+        let secrets: Vec<SecretKey> = shares.iter().map(|s| s.secret.clone()).collect();
+        let c = self.cfg.keystore_pbkdf2_c;
+        let keystores = tokio::task::spawn_blocking(move || keystore::encrypt_many(&secrets, c));
+
+        self.barrier(2, self.cfg.timeout).await?;
+        let deposits = self.guarded(2, self.deposits(&shares)).await?;
+        self.barrier(3, self.cfg.timeout).await?;
+        let registrations = self.guarded(3, self.registrations(&shares)).await?;
+        self.barrier(4, self.cfg.timeout).await?;
+        let mut lock = self.build_lock(&shares, deposits, registrations)?;
+        let lock_hash = self.guarded(4, self.lock_signature(&shares, &mut lock)).await?;
+        self.barrier(5, self.cfg.timeout).await?;
+        let node_sigs = self
+            .guarded(5, self.node_signatures(ns_rx, &lock_hash))
+            .await?;
+        if lock.definition.version >= Version::V1_7 {
+            lock.node_signatures = node_sigs;
+        }
+        self.barrier(6, self.cfg.timeout).await?;
+        if !self.cfg.no_verify {
+            let opts = VerifyOptions {
+                networks: self.cfg.networks,
+                check_deposits: true,
+            };
+            verify_lock(&lock, &opts).map_err(|e| self.fail(6, e))?;
+            tracing::info!("Lock verified: hashes, aggregate, shares, registrations, deposits, node signatures");
+        }
+        let keystores = keystores
+            .await
+            .map_err(|e| self.fail(6, format!("keystore encryption: {e}")))?;
+        if keystores.len() != shares.len() {
+            return Err(self.fail(6, "keystore encryption lost keys"));
+        }
+        let outputs = self.outputs(&lock, &shares, keystores)?;
+        self.barrier(7, self.cfg.timeout).await?;
+        outputs.commit(&self.cfg.data_dir)?;
+        tracing::info!(
+            data_dir = %self.cfg.data_dir.display(),
+            lock_hash = %format!("0x{}", hex::encode(lock_hash)),
+            "Outputs written: {LOCK_FILE}, {KEYS_DIR}/, deposit-data files"
+        );
+        self.shutdown(clients).await;
+        Ok(Outcome {
+            lock_hash,
+            validators: shares.iter().map(|s| s.pubkey).collect(),
+            step_seconds: self.steps.clone(),
+        })
+    }
+
+    async fn await_connected(&self, clients: &[Arc<SyncClient>]) -> Result<(), CeremonyError> {
+        let total = self.n() - 1;
+        let deadline = Instant::now() + self.cfg.timeout;
+        let mut last_logged = usize::MAX;
+        let mut last_log_at = Instant::now();
+        loop {
+            if let Some(e) = self.sync.error() {
+                return Err(CeremonyError::Sync(e.to_string()));
+            }
+            let server_seen = self.sync.connected_peers();
+            let missing: Vec<usize> = (0..self.n())
+                .filter(|&i| i != self.own())
+                .filter(|&i| {
+                    let client_up = clients
+                        .iter()
+                        .find(|c| c.peer() == i)
+                        .is_some_and(|c| c.is_connected());
+                    !(client_up && server_seen.contains(&i))
+                })
+                .collect();
+            let connected = total - missing.len();
+            self.metrics.set_peers(connected, total);
+            if missing.is_empty() {
+                tracing::info!("All {total} peers connected");
+                return Ok(());
+            }
+            if connected != last_logged || last_log_at.elapsed() > Duration::from_secs(10) {
+                tracing::info!(
+                    "Peers connected: {connected} of {total}; waiting for operator(s) {}",
+                    self.describe(&missing)
+                );
+                last_logged = connected;
+                last_log_at = Instant::now();
+            }
+            if Instant::now() > deadline {
+                return Err(CeremonyError::Connect {
+                    timeout: self.cfg.timeout,
+                    missing: self.describe(&missing),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Step 1: FROST round 1 (broadcast commitments, send shares), round 2
+    /// (verify, derive, broadcast verification keys, check them).
+    async fn frost(
+        &self,
+        mut r1_rx: UnboundedReceiver<Delivery>,
+        mut r2_rx: UnboundedReceiver<Delivery>,
+    ) -> Result<Vec<Share>, CeremonyError> {
+        let (n, t, me) = (self.n() as u32, self.checked.definition.threshold as u32, self.share_idx());
+        let v = self.num_vals;
+        let started = Instant::now();
+        let participants: Vec<Participant> = {
+            let mut rng = OsRng;
+            (0..v)
+                .map(|_| Participant::new(me, t, n, &mut rng))
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.fail(1, e))?
+        };
+        let round1: Vec<(Round1Bcast, BTreeMap<u32, ShamirShare>)> =
+            participants.iter().map(|p| p.round1()).collect();
+        tracing::info!(validators = v, elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()), "FROST round 1 computed");
+
+        let casts = FrostRound1Casts {
+            casts: round1
+                .iter()
+                .enumerate()
+                .map(|(vi, (b, _))| FrostRound1Cast {
+                    key: Some(key(vi, me, 0)),
+                    wi: b.wi.to_vec(),
+                    ci: b.ci.to_vec(),
+                    commitments: b.commitments.iter().map(|c| c.to_vec()).collect(),
+                })
+                .collect(),
+        };
+        // Validate our own message as peers will (a rejected first cast
+        // blocks charon peers for the round).
+        validate_round1_casts(&casts, me, v, t as usize).map_err(|e| self.fail(1, e))?;
+        let p2p_msgs: Vec<(usize, FrostRound1P2P)> = (0..self.n())
+            .filter(|&j| j != self.own())
+            .map(|j| {
+                let target = j as u32 + 1;
+                let shares = round1
+                    .iter()
+                    .enumerate()
+                    .map(|(vi, (_, sh))| FrostRound1ShamirShare {
+                        key: Some(key(vi, me, target)),
+                        id: target,
+                        value: sh.get(&target).map(|s| s.value.to_vec()).unwrap_or_default(),
+                    })
+                    .collect();
+                (j, FrostRound1P2P { shares })
+            })
+            .collect();
+
+        let send_shares = async {
+            let sends = p2p_msgs.iter().map(|(j, msg)| self.send_p2p(*j, msg));
+            futures::future::try_join_all(sends).await
+        };
+        let bcast_r1 = async {
+            self.bcast
+                .broadcast(self.net.as_ref(), protocols::MSG_FROST_ROUND1_CAST, &casts)
+                .await
+                .map_err(|e| self.fail(1, format!("round-1 broadcast: {e}")))
+        };
+        let collect_r1 = self.collect_first(1, &mut r1_rx, "round-1 casts");
+        let (_, _, r1_deliveries) = tokio::try_join!(send_shares, bcast_r1, collect_r1)?;
+        let p2p = tokio::time::timeout(self.cfg.timeout, self.round1_p2p.wait_all_except(Some(self.own())))
+            .await
+            .map_err(|_| {
+                let missing: Vec<usize> = (0..self.n())
+                    .filter(|&i| i != self.own() && self.round1_p2p.get(i).is_none())
+                    .collect();
+                self.fail(1, format!("timed out waiting for round-1 shares from operator(s) {}", self.describe(&missing)))
+            })?;
+
+        // Decode everything, keyed per validator by sender share index.
+        let mut bcasts: Vec<BTreeMap<u32, Round1Bcast>> = vec![BTreeMap::new(); v];
+        let mut shares_in: Vec<BTreeMap<u32, ShamirShare>> = vec![BTreeMap::new(); v];
+        for (sender, d) in r1_deliveries {
+            let src = sender as u32 + 1;
+            let msg: FrostRound1Casts = d.decode().map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
+            let ordered = validate_round1_casts(&msg, src, v, t as usize)
+                .map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
+            for (vi, c) in ordered.into_iter().enumerate() {
+                let b = Round1Bcast::from_slices(&c.commitments, &c.wi, &c.ci)
+                    .map_err(|e| self.fail(1, format!("operator {sender}, validator {vi}: {e}")))?;
+                if let Some(m) = bcasts.get_mut(vi) {
+                    m.insert(src, b);
+                }
+            }
+        }
+        for (sender, slot) in p2p.into_iter().enumerate() {
+            let Some(msg) = slot else { continue };
+            let src = sender as u32 + 1;
+            let ordered = crate::p2p::frostp2p::validate_round1_p2p(&msg, src, me, v)
+                .map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
+            for (vi, s) in ordered.into_iter().enumerate() {
+                let sh = ShamirShare::from_slice(s.id, &s.value)
+                    .map_err(|e| self.fail(1, format!("invalid FROST share from operator {sender} for validator {vi}: {e}")))?;
+                if let Some(m) = shares_in.get_mut(vi) {
+                    m.insert(src, sh);
+                }
+            }
+        }
+        let inputs: Vec<Round2Input<'_>> = participants
+            .iter()
+            .enumerate()
+            .map(|(vi, p)| Round2Input {
+                validator: vi,
+                participant: p,
+                bcasts: &bcasts[vi],
+                shares: &shares_in[vi],
+            })
+            .collect();
+        let results: Vec<Round2Result> = round2_batch(&inputs).map_err(|e| {
+            let who = e
+                .peer()
+                .map(|p| format!("operator {} sent an invalid FROST contribution", p.saturating_sub(1)))
+                .unwrap_or_else(|| "invalid FROST contribution".into());
+            self.fail(1, format!("{who}: {e}"))
+        })?;
+        tracing::info!(validators = v, elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()), "FROST round 2 verified");
+
+        let casts2 = FrostRound2Casts {
+            casts: results
+                .iter()
+                .enumerate()
+                .map(|(vi, r)| {
+                    let b = r.bcast();
+                    FrostRound2Cast {
+                        key: Some(key(vi, me, 0)),
+                        verification_key: b.verification_key.to_vec(),
+                        vk_share: b.vk_share.to_vec(),
+                    }
+                })
+                .collect(),
+        };
+        let bcast_r2 = async {
+            self.bcast
+                .broadcast(self.net.as_ref(), protocols::MSG_FROST_ROUND2_CAST, &casts2)
+                .await
+                .map_err(|e| self.fail(1, format!("round-2 broadcast: {e}")))
+        };
+        let collect_r2 = self.collect_first(1, &mut r2_rx, "round-2 casts");
+        let (_, r2_deliveries) = tokio::try_join!(bcast_r2, collect_r2)?;
+        let mut r2: Vec<BTreeMap<u32, Round2Bcast>> = results
+            .iter()
+            .map(|r| BTreeMap::from([(me, r.bcast())]))
+            .collect();
+        for (sender, d) in r2_deliveries {
+            let src = sender as u32 + 1;
+            let msg: FrostRound2Casts = d.decode().map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
+            let ordered = validate_round2_casts(&msg, src, v).map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
+            for (vi, c) in ordered.into_iter().enumerate() {
+                let b = Round2Bcast::from_slices(&c.verification_key, &c.vk_share)
+                    .map_err(|e| self.fail(1, format!("operator {sender}, validator {vi}: {e}")))?;
+                if let Some(m) = r2.get_mut(vi) {
+                    m.insert(src, b);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(v);
+        for (vi, (res, casts)) in results.into_iter().zip(r2).enumerate() {
+            res.check_all_bcasts(vi, &casts).map_err(|e| {
+                let who = e.peer().map(|p| format!("operator {}: ", p.saturating_sub(1))).unwrap_or_default();
+                self.fail(1, format!("{who}{e}"))
+            })?;
+            out.push(Share {
+                pubkey: res.verification_key,
+                secret: res.sk_share,
+                public_shares: res.public_shares,
+            });
+        }
+        tracing::info!(validators = v, elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()), "FROST complete: all validators' keys agreed");
+        Ok(out)
+    }
+
+    async fn send_p2p(&self, peer: usize, msg: &FrostRound1P2P) -> Result<(), CeremonyError> {
+        let policy = SendPolicy::DEFAULT;
+        with_retries(&policy, || async {
+            let mut s = self
+                .net
+                .open(peer, protocols::FROST_ROUND1_P2P)
+                .await
+                .map_err(|e| e.to_string())?;
+            crate::p2p::frostp2p::send_round1_p2p(&mut s, msg)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| self.fail(1, format!("send round-1 shares to operator {peer}: {e}")))
+    }
+
+    /// Collects the first broadcast delivery of every other operator.
+    async fn collect_first(
+        &self,
+        step: u64,
+        rx: &mut UnboundedReceiver<Delivery>,
+        what: &str,
+    ) -> Result<Vec<(usize, Delivery)>, CeremonyError> {
+        let mut got: HashMap<usize, Delivery> = HashMap::new();
+        let deadline = tokio::time::Instant::now() + self.cfg.timeout;
+        while got.len() < self.n() - 1 {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(d)) => {
+                    if d.sender != self.own() {
+                        got.entry(d.sender).or_insert(d);
+                    }
+                }
+                Ok(None) => return Err(self.fail(step, "broadcast channel closed")),
+                Err(_) => {
+                    let missing: Vec<usize> = (0..self.n())
+                        .filter(|i| *i != self.own() && !got.contains_key(i))
+                        .collect();
+                    return Err(self.fail(
+                        step,
+                        format!("timed out waiting for {what} from operator(s) {}", self.describe(&missing)),
+                    ));
+                }
+            }
+        }
+        let mut v: Vec<(usize, Delivery)> = got.into_iter().collect();
+        v.sort_by_key(|(i, _)| *i);
+        Ok(v)
+    }
+
+    /// Signs `roots[v]` with each validator's share, exchanges the partial
+    /// signatures with every peer under `sig_type`, verifies all of them and
+    /// combines each validator's into the group signature.
+    async fn exchange(
+        &self,
+        step: u64,
+        sig_type: u64,
+        what: &str,
+        shares: &[Share],
+        roots: &[[u8; 32]],
+        combine: Combine,
+    ) -> Result<Vec<Signature>, CeremonyError> {
+        let me = self.share_idx();
+        let own: BTreeMap<[u8; 48], [u8; 96]> = shares
+            .iter()
+            .zip(roots)
+            .map(|(s, r)| (s.pubkey.0, s.secret.sign(r).0))
+            .collect();
+        let own_entries: Vec<(PublicKey, Signature)> = own
+            .iter()
+            .map(|(p, s)| (PublicKey(*p), Signature(*s)))
+            .collect();
+        self.parsigs
+            .insert(sig_type, u64::from(me), &own_entries)
+            .map_err(|e| self.fail(step, e))?;
+        let msg = build_msg(sig_type, me, &own);
+        let sends = (0..self.n()).filter(|&j| j != self.own()).map(|j| {
+            let msg = &msg;
+            async move {
+                with_retries(&SendPolicy::DEFAULT, || async {
+                    let mut s = self
+                        .net
+                        .open(j, protocols::PARSIGEX)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    send_msg(&mut s, msg).await.map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| self.fail(step, format!("send {what} partial signatures to operator {j}: {e}")))
+            }
+        });
+        futures::future::try_join_all(sends).await?;
+        let pubkeys: Vec<PublicKey> = shares.iter().map(|s| s.pubkey).collect();
+        let slots = self
+            .parsigs
+            .wait_complete(sig_type, what, &pubkeys, self.cfg.timeout)
+            .await
+            .map_err(|e| match &e {
+                super::parsig::ParSigError::Timeout { missing, .. } => self.fail(
+                    step,
+                    format!("timed out waiting for {what} partial signatures from operator(s) {}", self.describe(missing)),
+                ),
+                _ => self.fail(step, e),
+            })?;
+
+        // Verify every partial against its public share in one batch; on
+        // failure name the operator and validator.
+        let mut items = Vec::with_capacity(shares.len() * self.n());
+        let mut index = Vec::with_capacity(items.capacity());
+        for (vi, (share, slot)) in shares.iter().zip(&slots).enumerate() {
+            for (&idx, sig) in slot {
+                let pk = share
+                    .public_shares
+                    .get(&(idx as u32))
+                    .ok_or_else(|| self.fail(step, format!("no public share {idx} for validator {vi}")))?;
+                items.push((*pk, roots[vi], *sig));
+                index.push((vi, idx));
+            }
+        }
+        if let Err(pos) = verify_partials(&items) {
+            let (vi, idx) = index.get(pos).copied().unwrap_or((0, 0));
+            return Err(self.fail(
+                step,
+                format!("invalid {what} partial signature from operator {} for validator {vi}", idx.saturating_sub(1)),
+            ));
+        }
+        let mut out = Vec::with_capacity(shares.len());
+        for (vi, (share, slot)) in shares.iter().zip(slots).enumerate() {
+            let sig = match combine {
+                Combine::Threshold => {
+                    let partials: Vec<(u64, Signature)> = slot.into_iter().collect();
+                    let agg = bls::threshold_combine(&partials).map_err(|e| self.fail(step, e))?;
+                    bls::verify(&share.pubkey, &roots[vi], &agg).map_err(|_| {
+                        self.fail(step, format!("invalid {what} aggregated signature for validator {vi}"))
+                    })?;
+                    agg
+                }
+                Combine::Aggregate => {
+                    let sigs: Vec<Signature> = slot.into_values().collect();
+                    bls::aggregate(&sigs).map_err(|e| self.fail(step, e))?
+                }
+            };
+            out.push(sig);
+        }
+        Ok(out)
+    }
+
+    /// Step 2: one exchange per deposit amount (ascending).
+    async fn deposits(&self, shares: &[Share]) -> Result<Vec<Vec<DepositData>>, CeremonyError> {
+        let def = &self.checked.definition;
+        let fork = fork4(&self.checked.network);
+        let mut out: Vec<Vec<DepositData>> = vec![Vec::new(); shares.len()];
+        for (ai, &amount) in self.checked.deposit_amounts.iter().enumerate() {
+            let mut roots = Vec::with_capacity(shares.len());
+            let mut wcs = Vec::with_capacity(shares.len());
+            for (vi, s) in shares.iter().enumerate() {
+                let addr = def
+                    .validator_addresses(vi)
+                    .map(|a| a.withdrawal_address.as_str())
+                    .unwrap_or_default();
+                let addr = crate::lock::k1::parse_address(addr).map_err(|e| {
+                    self.fail(2, format!("validator {vi} withdrawal address: {e}"))
+                })?;
+                let wc = signing::withdrawal_credentials(&addr, def.compounding);
+                roots.push(signing::deposit_signing_root(&s.pubkey.0, &wc, amount, fork));
+                wcs.push(wc);
+            }
+            let what = format!("deposit ({} gwei)", amount);
+            let sigs = self
+                .exchange(2, deposit_sig_type(ai), &what, shares, &roots, Combine::Threshold)
+                .await?;
+            for (vi, sig) in sigs.into_iter().enumerate() {
+                if let (Some(list), Some(s), Some(wc)) = (out.get_mut(vi), shares.get(vi), wcs.get(vi)) {
+                    list.push(DepositData {
+                        pubkey: s.pubkey.0.to_vec(),
+                        withdrawal_credentials: wc.to_vec(),
+                        amount,
+                        signature: sig.0.to_vec(),
+                    });
+                }
+            }
+            tracing::info!(amount_gwei = amount, validators = shares.len(), "Deposit data signed");
+        }
+        Ok(out)
+    }
+
+    /// Step 3: pre-generated builder registrations.
+    async fn registrations(&self, shares: &[Share]) -> Result<Vec<BuilderRegistration>, CeremonyError> {
+        let def = &self.checked.definition;
+        let fork = fork4(&self.checked.network);
+        let gas = if def.target_gas_limit == 0 { DEFAULT_GAS_LIMIT } else { def.target_gas_limit };
+        let ts = self.checked.network.genesis_time;
+        let mut fees = Vec::with_capacity(shares.len());
+        let mut roots = Vec::with_capacity(shares.len());
+        for (vi, s) in shares.iter().enumerate() {
+            let fee = def
+                .validator_addresses(vi)
+                .map(|a| a.fee_recipient_address.as_str())
+                .unwrap_or_default();
+            let fee = crate::lock::k1::parse_address(fee)
+                .map_err(|e| self.fail(3, format!("validator {vi} fee recipient: {e}")))?;
+            roots.push(signing::registration_signing_root(&fee, gas, ts, &s.pubkey.0, fork));
+            fees.push(fee);
+        }
+        let sigs = self
+            .exchange(3, SIG_VALIDATOR_REGISTRATION, "builder registration", shares, &roots, Combine::Threshold)
+            .await?;
+        Ok(sigs
+            .into_iter()
+            .zip(shares.iter().zip(fees))
+            .map(|(sig, (s, fee))| BuilderRegistration {
+                message: RegistrationMessage {
+                    fee_recipient: fee.to_vec(),
+                    gas_limit: gas,
+                    timestamp: ts,
+                    pubkey: s.pubkey.0.to_vec(),
+                },
+                signature: sig.0.to_vec(),
+            })
+            .collect())
+    }
+
+    fn build_lock(
+        &self,
+        shares: &[Share],
+        deposits: Vec<Vec<DepositData>>,
+        registrations: Vec<BuilderRegistration>,
+    ) -> Result<Lock, CeremonyError> {
+        let def = self.checked.definition.clone();
+        let version = def.version;
+        let validators = shares
+            .iter()
+            .zip(deposits)
+            .zip(registrations)
+            .map(|((s, dd), reg)| DistValidator {
+                pubkey: s.pubkey.0.to_vec(),
+                public_shares: s.public_shares.values().map(|p| p.0.to_vec()).collect(),
+                deposit_data: dd,
+                builder_registration: if version.has_registrations() {
+                    reg
+                } else {
+                    BuilderRegistration::default()
+                },
+            })
+            .collect();
+        let lock = Lock {
+            definition: def,
+            validators,
+            signature_aggregate: Vec::new(),
+            signature_aggregate_null: false,
+            lock_hash: Vec::new(),
+            node_signatures: Vec::new(),
+        };
+        lock.with_hashes().map_err(|e| self.fail(4, format!("lock hash: {e}")))
+    }
+
+    /// Step 4: every share signs the lock hash; the aggregate of all n x V
+    /// partial signatures becomes `signature_aggregate`.
+    async fn lock_signature(&self, shares: &[Share], lock: &mut Lock) -> Result<[u8; 32], CeremonyError> {
+        let lock_hash: [u8; 32] = lock
+            .lock_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| self.fail(4, "lock hash is not 32 bytes"))?;
+        let roots = vec![lock_hash; shares.len()];
+        let per_validator = self
+            .exchange(4, SIG_LOCK, "lock hash", shares, &roots, Combine::Aggregate)
+            .await?;
+        let agg = bls::aggregate(&per_validator).map_err(|e| self.fail(4, e))?;
+        let all_shares: Vec<PublicKey> = shares
+            .iter()
+            .flat_map(|s| s.public_shares.values().copied())
+            .collect();
+        bls::fast_aggregate_verify(&all_shares, &lock_hash, &agg)
+            .map_err(|_| self.fail(4, "lock hash aggregate signature does not verify"))?;
+        lock.signature_aggregate = agg.0.to_vec();
+        tracing::info!(lock_hash = %format!("0x{}", hex::encode(lock_hash)), "Lock hash signed by every share");
+        Ok(lock_hash)
+    }
+
+    /// Step 5: node (ENR key) signatures over the lock hash via bcast.
+    async fn node_signatures(
+        &self,
+        mut rx: UnboundedReceiver<Delivery>,
+        lock_hash: &[u8; 32],
+    ) -> Result<Vec<Vec<u8>>, CeremonyError> {
+        let msg = crate::p2p::nodesig::build(&self.signing_key, lock_hash, self.own()).map_err(|e| self.fail(5, e))?;
+        let own_sig = msg.signature.clone();
+        let collector = NodeSigs::new(self.own(), self.peers.keys.clone());
+        let bc = async {
+            self.bcast
+                .broadcast(self.net.as_ref(), protocols::MSG_NODE_SIG, &msg)
+                .await
+                .map_err(|e| self.fail(5, format!("node signature broadcast: {e}")))
+        };
+        let collect = async {
+            let deliveries = self.collect_first(5, &mut rx, "node signatures").await?;
+            for (sender, d) in deliveries {
+                let m: MsgNodeSig = d.decode().map_err(|e| self.fail(5, format!("operator {sender}: {e}")))?;
+                collector.offer(sender, &m).map_err(|e| self.fail(5, e))?;
+            }
+            collector.wait_all(lock_hash, &own_sig).await.map_err(|e| self.fail(5, e))
+        };
+        let (_, sigs) = tokio::try_join!(bc, collect)?;
+        Ok(sigs)
+    }
+
+    fn outputs(
+        &self,
+        lock: &Lock,
+        shares: &[Share],
+        keystores: Vec<(keystore::Keystore, keystore::Password)>,
+    ) -> Result<OutputSet, CeremonyError> {
+        let mut set = OutputSet::default();
+        for (i, (ks, pw)) in keystores.iter().enumerate() {
+            set.add(format!("{KEYS_DIR}/keystore-{i}.json"), keystore::to_json(ks), 0o444);
+            set.add(format!("{KEYS_DIR}/keystore-{i}.txt"), pw.expose().as_bytes().to_vec(), 0o400);
+        }
+        // One deposit file per amount.
+        for &amount in &self.checked.deposit_amounts {
+            let dds: Vec<crate::lock::deposit::DepositData> = lock
+                .validators
+                .iter()
+                .filter_map(|v| v.deposit_data.iter().find(|d| d.amount == amount))
+                .filter_map(to_eth_deposit)
+                .collect();
+            if dds.len() != shares.len() {
+                return Err(self.fail(6, format!("missing deposit data for amount {amount} gwei")));
+            }
+            let bytes = crate::lock::deposit::marshal_deposit_data(&dds, &self.checked.network)
+                .map_err(|e| self.fail(6, e))?;
+            set.add(crate::lock::deposit::deposit_file_name(amount), bytes, 0o444);
+        }
+        let json = lock.to_json().map_err(|e| self.fail(6, e))?;
+        set.add(LOCK_FILE, json, 0o444);
+        Ok(set)
+    }
+
+    async fn shutdown(&mut self, clients: &[Arc<SyncClient>]) {
+        let r = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+            self.barrier(8, SHUTDOWN_TIMEOUT).await?;
+            self.local.begin_shutdown();
+            self.sync
+                .await_all_shutdown()
+                .await
+                .map_err(|e| CeremonyError::Sync(e.to_string()))
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => tracing::info!("All peers shut down cleanly"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "Shutdown handshake incomplete; outputs are complete"),
+            Err(_) => tracing::warn!("Shutdown handshake timed out; outputs are complete"),
+        }
+        let _ = clients;
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Combine {
+    /// Lagrange interpolation of the partials (deposits, registrations).
+    Threshold,
+    /// Plain aggregate (the lock hash: every share signs).
+    Aggregate,
+}
+
+fn key(val_idx: usize, source: u32, target: u32) -> FrostMsgKey {
+    FrostMsgKey {
+        val_idx: val_idx as u32,
+        source_id: source,
+        target_id: target,
+    }
+}
+
+fn fork4(n: &Network) -> [u8; 4] {
+    n.genesis_fork_version
+}
+
+fn to_eth_deposit(d: &DepositData) -> Option<crate::lock::deposit::DepositData> {
+    Some(crate::lock::deposit::DepositData {
+        pubkey: d.pubkey.as_slice().try_into().ok()?,
+        withdrawal_credentials: d.withdrawal_credentials.as_slice().try_into().ok()?,
+        amount: d.amount,
+        signature: d.signature.as_slice().try_into().ok()?,
+    })
+}
+
+/// Batch-verifies (public share, message, signature) triples; on failure
+/// returns the position of the first invalid one.
+fn verify_partials(items: &[(PublicKey, [u8; 32], Signature)]) -> Result<(), usize> {
+    let batch: Vec<bls::BatchItem<'_>> = items
+        .iter()
+        .map(|(pk, msg, sig)| bls::BatchItem {
+            public_key: pk,
+            msg: msg.as_slice(),
+            signature: sig,
+        })
+        .collect();
+    match bls::verify_batch(&batch, &mut OsRng) {
+        Ok(()) => Ok(()),
+        Err(bls::BlsError::ItemEncoding { position, .. })
+        | Err(bls::BlsError::ItemVerify { position }) => Err(position),
+        Err(_) => Err(0),
+    }
+}

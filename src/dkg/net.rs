@@ -1,0 +1,165 @@
+//! Binds charon's protocol handlers to the libp2p host: one accept loop per
+//! protocol, dispatching each inbound stream by the sender's operator index.
+//! Every handler is registered before the first connection so that messages
+//! of later phases are accepted and buffered from the start (spec §1.3, §10.1).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::{PeerId, Stream};
+
+use crate::p2p::bcast::Bcast;
+use crate::p2p::collect::Collector;
+use crate::p2p::frostp2p::recv_round1_p2p;
+use crate::p2p::host::Host;
+use crate::p2p::parsigex::recv_msg;
+use crate::p2p::proto::dkgpb::FrostRound1P2P;
+use crate::p2p::proto::peerinfopb::PeerInfo;
+use crate::p2p::protocols;
+use crate::p2p::stream::OpenStream;
+use crate::p2p::sync::SyncServer;
+
+use super::parsig::ParSigStore;
+
+/// Outbound stream opener over the host, addressing peers by operator index.
+pub struct Net {
+    /// The running host.
+    pub host: Arc<Host>,
+    /// Peer IDs in operator order.
+    pub peers: Vec<PeerId>,
+    /// Per-attempt open deadline.
+    pub open_timeout: Duration,
+}
+
+impl OpenStream for Net {
+    type Stream = Stream;
+
+    async fn open(&self, peer: usize, protocol: &'static str) -> std::io::Result<Stream> {
+        let id = self
+            .peers
+            .get(peer)
+            .copied()
+            .ok_or_else(|| std::io::Error::other(format!("no operator {peer}")))?;
+        self.host
+            .open_stream_within(id, protocol, self.open_timeout)
+            .await
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// The inbound side of every protocol the ceremony speaks.
+pub struct Handlers {
+    /// Sync server (step barriers, shutdown).
+    pub sync: Arc<SyncServer>,
+    /// Reliable broadcast endpoint.
+    pub bcast: Arc<Bcast>,
+    /// FROST round-1 shares received, by sender operator index.
+    pub round1_p2p: Arc<Collector<FrostRound1P2P>>,
+    /// Partial signatures received.
+    pub parsigs: Arc<ParSigStore>,
+    /// What the peerinfo server answers.
+    pub peerinfo: PeerInfo,
+    /// Version compatibility (selects the bcast protocol IDs).
+    pub bcast_ids: (&'static str, &'static str),
+    /// Own operator index.
+    pub own: usize,
+    /// Number of validators, to validate FROST shares on receipt.
+    pub num_validators: usize,
+}
+
+/// Registers every protocol on the host and spawns its accept loop.
+pub fn spawn_handlers(host: &Host, peers: &[PeerId], h: Handlers) -> Result<(), String> {
+    let index: Arc<HashMap<PeerId, usize>> =
+        Arc::new(peers.iter().enumerate().map(|(i, p)| (*p, i)).collect());
+    let h = Arc::new(h);
+    let protos: [&'static str; 6] = [
+        protocols::SYNC,
+        h.bcast_ids.0,
+        h.bcast_ids.1,
+        protocols::FROST_ROUND1_P2P,
+        protocols::PARSIGEX,
+        protocols::PEERINFO,
+    ];
+    for proto in protos {
+        let mut incoming = host.accept(proto).map_err(|e| e.to_string())?;
+        let index = index.clone();
+        let h = h.clone();
+        tokio::spawn(async move {
+            while let Some((peer, stream)) = incoming.next().await {
+                let Some(&sender) = index.get(&peer) else {
+                    tracing::debug!(%peer, proto, "Stream from a non-cluster peer ignored");
+                    continue;
+                };
+                let h = h.clone();
+                tokio::spawn(async move { handle(&h, proto, sender, stream).await });
+            }
+        });
+    }
+    Ok(())
+}
+
+async fn handle(h: &Handlers, proto: &'static str, sender: usize, mut stream: Stream) {
+    let result: Result<(), String> = if proto == protocols::SYNC {
+        h.sync.serve(sender, &mut stream).await.map_err(|e| e.to_string())
+    } else if proto == h.bcast_ids.0 {
+        h.bcast
+            .serve_sig(sender, &mut stream)
+            .await
+            .map_err(|e| e.to_string())
+    } else if proto == h.bcast_ids.1 {
+        h.bcast
+            .serve_msg(sender, &mut stream)
+            .await
+            .map_err(|e| e.to_string())
+    } else if proto == protocols::FROST_ROUND1_P2P {
+        match recv_round1_p2p(&mut stream).await {
+            Ok(msg) => {
+                let own_idx = h.own as u32 + 1;
+                match crate::p2p::frostp2p::validate_round1_p2p(
+                    &msg,
+                    sender as u32 + 1,
+                    own_idx,
+                    h.num_validators,
+                ) {
+                    // The first valid message per sender is kept (as charon).
+                    Ok(_) => {
+                        h.round1_p2p.offer(sender, msg);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    } else if proto == protocols::PARSIGEX {
+        match recv_msg(&mut stream, sender as u32 + 1).await {
+            Ok(set) => {
+                let entries: Vec<_> = set
+                    .sigs
+                    .iter()
+                    .map(|(pk, sig)| {
+                        (
+                            crate::frost::bls::PublicKey(*pk),
+                            crate::frost::bls::Signature(*sig),
+                        )
+                    })
+                    .collect();
+                h.parsigs
+                    .insert(set.sig_type, u64::from(set.share_idx), &entries)
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    } else if proto == protocols::PEERINFO {
+        crate::p2p::peerinfo::serve(&mut stream, &h.peerinfo)
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(())
+    };
+    if let Err(e) = result {
+        tracing::warn!(operator = sender, protocol = proto, error = %e, "Refused message from peer");
+    }
+}
