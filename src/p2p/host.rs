@@ -22,7 +22,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, Stream, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -165,6 +165,29 @@ struct NodeBehaviour {
     streams: libp2p_stream::Behaviour,
 }
 
+/// A change in the connection state of a cluster peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The first connection to the peer was established.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// Its operator index.
+        index: usize,
+        /// Whether the connection runs through a relay circuit.
+        relayed: bool,
+        /// Whether this node dialed it.
+        outbound: bool,
+    },
+    /// The last connection to the peer closed.
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+        /// Its operator index.
+        index: usize,
+    },
+}
+
 enum Command {
     Start(oneshot::Sender<Result<(), HostError>>),
     Dial(PeerId),
@@ -181,6 +204,7 @@ pub struct Host {
     relays: watch::Receiver<BTreeSet<PeerId>>,
     reservations: watch::Receiver<BTreeSet<PeerId>>,
     listen_addrs: watch::Receiver<Vec<Multiaddr>>,
+    events: broadcast::Sender<PeerEvent>,
     addresses: Addresses,
     relay_resolve_timeout: Duration,
     has_relays: bool,
@@ -239,6 +263,7 @@ impl Host {
         let (relays_tx, relays) = watch::channel(BTreeSet::new());
         let (reservations_tx, reservations) = watch::channel(BTreeSet::new());
         let (listen_tx, listen_addrs) = watch::channel(Vec::new());
+        let (events, _) = broadcast::channel(256);
         let runner = Runner {
             swarm,
             local,
@@ -261,6 +286,7 @@ impl Host {
             reservations_tx,
             listen_tx,
             listen_ids: HashSet::new(),
+            events: events.clone(),
         };
         let task = tokio::spawn(runner.run(cmd_rx));
         Ok(Self {
@@ -272,6 +298,7 @@ impl Host {
             relays,
             reservations,
             listen_addrs,
+            events,
             addresses,
             relay_resolve_timeout: config.relay_resolve_timeout,
             has_relays: !config.relays.is_empty(),
@@ -392,6 +419,11 @@ impl Host {
         self.connected.clone()
     }
 
+    /// Subscribes to peer connect/disconnect events (from now on).
+    pub fn subscribe_events(&self) -> broadcast::Receiver<PeerEvent> {
+        self.events.subscribe()
+    }
+
     /// Waits until every other cluster peer is connected, or `timeout`.
     pub async fn wait_all_connected(&self, timeout: Duration) -> Result<(), HostError> {
         let others: BTreeSet<PeerId> = self
@@ -505,6 +537,7 @@ struct Runner {
     reservations_tx: watch::Sender<BTreeSet<PeerId>>,
     listen_tx: watch::Sender<Vec<Multiaddr>>,
     listen_ids: HashSet<libp2p::core::transport::ListenerId>,
+    events: broadcast::Sender<PeerEvent>,
 }
 
 impl Runner {
@@ -739,6 +772,12 @@ impl Runner {
                             c.insert(peer_id);
                         });
                         let n = self.connected_tx.borrow().len();
+                        let _ = self.events.send(PeerEvent::Connected {
+                            peer: peer_id,
+                            index,
+                            relayed,
+                            outbound: endpoint.is_dialer(),
+                        });
                         tracing::info!(
                             peer_index = index,
                             peer = %peer_id,
@@ -763,6 +802,10 @@ impl Runner {
                 if let Some(index) = self.peer_index(&peer_id) {
                     self.connected_tx.send_modify(|c| {
                         c.remove(&peer_id);
+                    });
+                    let _ = self.events.send(PeerEvent::Disconnected {
+                        peer: peer_id,
+                        index,
                     });
                     tracing::warn!(
                         peer_index = index,
@@ -806,8 +849,14 @@ impl Runner {
 }
 
 fn is_relayed(endpoint: &ConnectedPoint) -> bool {
-    endpoint
-        .get_remote_address()
-        .iter()
-        .any(|p| matches!(p, Protocol::P2pCircuit))
+    let circuit = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+    match endpoint {
+        ConnectedPoint::Dialer { address, .. } => circuit(address),
+        // Inbound circuits carry the circuit in the local (listen) address;
+        // the send-back address is just the source peer.
+        ConnectedPoint::Listener {
+            local_addr,
+            send_back_addr,
+        } => circuit(local_addr) || circuit(send_back_addr),
+    }
 }
