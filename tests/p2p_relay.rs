@@ -147,10 +147,10 @@ fn relay_subcommand_starts_serves_and_creates_its_key() {
     let result = rt.block_on(async {
         timeout(LIMIT, async {
             loop {
-                if let Ok(resp) = reqwest::get(format!("http://127.0.0.1:{http}/")).await {
-                    if resp.status().is_success() {
-                        return resp.bytes().await.unwrap();
-                    }
+                if let Ok(resp) = reqwest::get(format!("http://127.0.0.1:{http}/")).await
+                    && resp.status().is_success()
+                {
+                    return resp.bytes().await.unwrap();
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

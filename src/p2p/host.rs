@@ -73,21 +73,8 @@ pub enum HostError {
     #[error("protocol {0} is already being accepted")]
     AlreadyAccepting(String),
     /// Opening a stream did not succeed before the deadline.
-    #[error(
-        "open {protocol} stream to peer {peer_index} ({peer}) timed out after {timeout:?}: {last_error}"
-    )]
-    OpenTimeout {
-        /// Remote peer.
-        peer: PeerId,
-        /// Remote's operator index.
-        peer_index: usize,
-        /// Protocol name.
-        protocol: String,
-        /// How long we tried.
-        timeout: Duration,
-        /// Last error seen, if any.
-        last_error: String,
-    },
+    #[error("{0}")]
+    OpenTimeout(Box<OpenTimeout>),
     /// Not every cluster peer connected in time.
     #[error("peers {missing:?} (operator indices) not connected after {timeout:?}")]
     ConnectTimeout {
@@ -99,6 +86,24 @@ pub enum HostError {
     /// The host task has stopped.
     #[error("p2p host has shut down")]
     Stopped,
+}
+
+/// Details of a stream that could not be opened in time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "open {protocol} stream to peer {peer_index} ({peer}) timed out after {timeout:?}: {last_error}"
+)]
+pub struct OpenTimeout {
+    /// Remote peer.
+    pub peer: PeerId,
+    /// Remote's operator index.
+    pub peer_index: usize,
+    /// Protocol name.
+    pub protocol: String,
+    /// How long we tried.
+    pub timeout: Duration,
+    /// Last error seen.
+    pub last_error: String,
 }
 
 /// Everything needed to build a [`Host`].
@@ -368,12 +373,14 @@ impl Host {
         let deadline = Instant::now() + timeout;
         let mut backoff = Duration::from_millis(50);
         let mut last_error = String::from("not connected");
-        let timed_out = |last_error: String| HostError::OpenTimeout {
-            peer,
-            peer_index,
-            protocol: protocol.into(),
-            timeout,
-            last_error,
+        let timed_out = |last_error: String| {
+            HostError::OpenTimeout(Box::new(OpenTimeout {
+                peer,
+                peer_index,
+                protocol: protocol.into(),
+                timeout,
+                last_error,
+            }))
         };
         loop {
             if !self.connected.borrow().contains(&peer) {
@@ -622,17 +629,17 @@ impl Runner {
     }
 
     fn on_relay(&mut self, update: ResolvedRelay) {
-        if let Some(old) = self.resolved.get(&update.index) {
-            if old.peer != update.peer {
-                tracing::info!(old = %old.peer, new = %update.peer, "Relay changed identity");
-                let old_peer = old.peer;
-                self.allow.remove_relay(&old_peer);
-                self.addresses.remove_relay(&old_peer);
-                if let Some(id) = self.relay_listeners.remove(&old_peer) {
-                    self.swarm.remove_listener(id);
-                }
-                let _ = self.swarm.disconnect_peer_id(old_peer);
+        if let Some(old) = self.resolved.get(&update.index)
+            && old.peer != update.peer
+        {
+            tracing::info!(old = %old.peer, new = %update.peer, "Relay changed identity");
+            let old_peer = old.peer;
+            self.allow.remove_relay(&old_peer);
+            self.addresses.remove_relay(&old_peer);
+            if let Some(id) = self.relay_listeners.remove(&old_peer) {
+                self.swarm.remove_listener(id);
             }
+            let _ = self.swarm.disconnect_peer_id(old_peer);
         }
         self.allow.add_relay(update.peer);
         self.addresses.set_relay(update.peer, update.addrs.clone());

@@ -330,17 +330,17 @@ async fn multiaddrs_handler(State(state): State<RelayHttpState>, headers: Header
 async fn enr_handler(State(state): State<RelayHttpState>, headers: HeaderMap) -> Response {
     log_request("/enr", &headers);
     let mut override_ip = state.external_ip;
-    if override_ip.is_none() {
-        if let Some(host) = &state.external_host {
-            let resolved = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio::net::lookup_host((host.as_str(), 0)),
-            )
-            .await;
-            match resolved {
-                Ok(Ok(mut it)) => override_ip = it.next().map(|sa| sa.ip()),
-                _ => tracing::warn!(host = %host, "Failed to resolve external host"),
-            }
+    if override_ip.is_none()
+        && let Some(host) = &state.external_host
+    {
+        let resolved = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((host.as_str(), 0)),
+        )
+        .await;
+        match resolved {
+            Ok(Ok(mut it)) => override_ip = it.next().map(|sa| sa.ip()),
+            _ => tracing::warn!(host = %host, "Failed to resolve external host"),
         }
     }
     match enr_for(&state.key, &state.current_addrs(), override_ip) {
