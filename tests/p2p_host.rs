@@ -407,3 +407,105 @@ async fn start_fails_when_no_relay_resolves() {
     .await
     .expect("test timed out");
 }
+
+/// A stand-in for an HTTP relay endpoint whose answer the test switches,
+/// recording the cluster headers nodes send.
+struct FakeRelayUrl {
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    url: String,
+}
+
+async fn fake_relay_url(initial: String) -> FakeRelayUrl {
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    type Shared = (
+        std::sync::Arc<std::sync::Mutex<String>>,
+        std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    );
+    async fn handler(State((body, seen)): State<Shared>, headers: HeaderMap) -> String {
+        let h = |k: &str| {
+            headers
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        seen.lock()
+            .unwrap()
+            .push((h("Charon-Cluster"), h("Cluster-Uuid")));
+        body.lock().unwrap().clone()
+    }
+    let body = std::sync::Arc::new(std::sync::Mutex::new(initial));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(handler))
+        .with_state((body.clone(), seen.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    FakeRelayUrl { body, seen, url }
+}
+
+fn relay_json(relay: &RelayServer) -> String {
+    let list: Vec<String> = relay
+        .advertised_addrs()
+        .iter()
+        .map(|a| format!("{a}/p2p/{}", relay.peer_id()))
+        .collect();
+    serde_json::to_string(&list).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_follow_a_relay_that_changes_identity_and_reconnect() {
+    timeout(LIMIT * 3, async {
+        let relay1 = start_relay().await;
+        let fake = fake_relay_url(relay_json(&relay1)).await;
+        let (keys, peers) = cluster(2);
+        let cfgs = keys
+            .iter()
+            .map(|k| {
+                let mut c = config(k, &peers, vec![RelaySpec::parse(&fake.url).unwrap()]);
+                c.relay_refresh = Duration::from_millis(300);
+                c
+            })
+            .collect();
+        let hosts = start_hosts(cfgs).await;
+        for h in &hosts {
+            h.wait_all_connected(LIMIT).await.unwrap();
+        }
+        assert_eq!(echo(&hosts[0], peers[1], b"one").await, b"echo:one");
+
+        // The relay is replaced by one with a new identity and port; the
+        // URL now names it, and the old one goes away with its circuits.
+        let relay2 = start_relay().await;
+        *fake.body.lock().unwrap() = relay_json(&relay2);
+        relay1.shutdown().await;
+        for h in &hosts {
+            h.watch_reservations()
+                .wait_for(|r| r.contains(&relay2.peer_id()))
+                .await
+                .unwrap();
+        }
+        for h in &hosts {
+            h.wait_all_connected(LIMIT).await.unwrap();
+        }
+        assert_eq!(echo(&hosts[1], peers[0], b"two").await, b"echo:two");
+        assert_eq!(echo(&hosts[0], peers[1], b"three").await, b"echo:three");
+
+        let seen = fake.seen.lock().unwrap().clone();
+        assert!(seen.len() >= 2);
+        for (cluster, uuid) in seen {
+            assert_eq!(cluster, "ab".repeat(32));
+            assert_eq!(uuid, "0194FDC2-FA2F-FCC0-41D3-FF12045B73C8");
+        }
+        for h in &hosts {
+            h.shutdown().await;
+        }
+        relay2.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
