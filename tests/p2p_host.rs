@@ -509,3 +509,55 @@ async fn hosts_follow_a_relay_that_changes_identity_and_reconnect() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_way_messages_are_delivered_and_acknowledged_before_close() {
+    use charon_dkg_sidecar::p2p::streams::send_once;
+    const ACKED: &str = "/charon-dkg-sidecar/test/acked/1.0.0";
+    timeout(LIMIT, async {
+        let (keys, peers) = cluster(2);
+        let mut a_cfg = config(&keys[0], &peers, vec![]);
+        a_cfg.tcp_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        let a = Host::new(a_cfg).unwrap();
+        // The receiver reads the whole message, then acknowledges with 0x00
+        // like a Go handler returning a nil response.
+        let mut incoming = a.accept(ACKED).unwrap();
+        let (got_tx, mut got_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some((_, mut s)) = incoming.next().await {
+                let got_tx = got_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    s.read_to_end(&mut buf).await.unwrap();
+                    s.write_all(&[0]).await.unwrap();
+                    s.close().await.unwrap();
+                    got_tx.send(buf).unwrap();
+                });
+            }
+        });
+        a.start().await.unwrap();
+        let a_addr = a
+            .watch_listen_addrs()
+            .wait_for(|v| !v.is_empty())
+            .await
+            .unwrap()[0]
+            .clone();
+        let mut b_cfg = config(&keys[1], &peers, vec![]);
+        b_cfg.direct_addrs.insert(peers[0], vec![a_addr]);
+        let b = Host::new(b_cfg).unwrap();
+        b.start().await.unwrap();
+        for size in [0usize, 1, 70_000, 3 << 20] {
+            let msg: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+            let mut s = b.open_stream(peers[0], ACKED).await.unwrap();
+            let ack = send_once(&mut s, &msg, Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(ack, vec![0], "size {size}");
+            assert_eq!(got_rx.recv().await.unwrap(), msg);
+        }
+        a.shutdown().await;
+        b.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}

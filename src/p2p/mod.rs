@@ -7,3 +7,4 @@ pub mod identity;
 pub mod relay;
 pub mod relay_enr;
 pub mod relay_http;
+pub mod streams;
