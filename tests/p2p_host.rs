@@ -561,3 +561,61 @@ async fn one_way_messages_are_delivered_and_acknowledged_before_close() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identify_lists_the_registered_protocols() {
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{StreamProtocol, identify, noise, tcp, yamux};
+    timeout(LIMIT, async {
+        let (keys, peers) = cluster(2);
+        let mut a_cfg = config(&keys[0], &peers, vec![]);
+        a_cfg.tcp_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        let a = Host::new(a_cfg).unwrap();
+        serve_echo(&a);
+        a.start().await.unwrap();
+        let a_addr = a
+            .watch_listen_addrs()
+            .wait_for(|v| !v.is_empty())
+            .await
+            .unwrap()[0]
+            .clone();
+
+        // A bare identify-only peer holding the second cluster key, standing
+        // in for a Go node that reads the protocol list before any stream.
+        let kp = keys[1].to_keypair().unwrap();
+        let mut probe = libp2p::SwarmBuilder::with_existing_identity(kp.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|k| {
+                identify::Behaviour::new(identify::Config::new("ipfs/0.1.0".into(), k.public()))
+            })
+            .unwrap()
+            .build();
+        probe.dial(a_addr).unwrap();
+        let info = loop {
+            if let SwarmEvent::Behaviour(identify::Event::Received { info, .. }) =
+                probe.select_next_some().await
+            {
+                break info;
+            }
+        };
+        for p in [ECHO, "/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"] {
+            assert!(
+                info.protocols
+                    .contains(&StreamProtocol::try_from_owned(p.into()).unwrap()),
+                "{p} missing from {:?}",
+                info.protocols
+            );
+        }
+        assert!(info.agent_version.starts_with("charon-dkg-sidecar/"));
+        assert_eq!(info.public_key.to_peer_id(), peers[0]);
+        a.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
