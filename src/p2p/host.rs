@@ -22,7 +22,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, Stream, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -73,21 +73,8 @@ pub enum HostError {
     #[error("protocol {0} is already being accepted")]
     AlreadyAccepting(String),
     /// Opening a stream did not succeed before the deadline.
-    #[error(
-        "open {protocol} stream to peer {peer_index} ({peer}) timed out after {timeout:?}: {last_error}"
-    )]
-    OpenTimeout {
-        /// Remote peer.
-        peer: PeerId,
-        /// Remote's operator index.
-        peer_index: usize,
-        /// Protocol name.
-        protocol: String,
-        /// How long we tried.
-        timeout: Duration,
-        /// Last error seen, if any.
-        last_error: String,
-    },
+    #[error("{0}")]
+    OpenTimeout(Box<OpenTimeout>),
     /// Not every cluster peer connected in time.
     #[error("peers {missing:?} (operator indices) not connected after {timeout:?}")]
     ConnectTimeout {
@@ -99,6 +86,24 @@ pub enum HostError {
     /// The host task has stopped.
     #[error("p2p host has shut down")]
     Stopped,
+}
+
+/// Details of a stream that could not be opened in time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "open {protocol} stream to peer {peer_index} ({peer}) timed out after {timeout:?}: {last_error}"
+)]
+pub struct OpenTimeout {
+    /// Remote peer.
+    pub peer: PeerId,
+    /// Remote's operator index.
+    pub peer_index: usize,
+    /// Protocol name.
+    pub protocol: String,
+    /// How long we tried.
+    pub timeout: Duration,
+    /// Last error seen.
+    pub last_error: String,
 }
 
 /// Everything needed to build a [`Host`].
@@ -165,6 +170,29 @@ struct NodeBehaviour {
     streams: libp2p_stream::Behaviour,
 }
 
+/// A change in the connection state of a cluster peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The first connection to the peer was established.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// Its operator index.
+        index: usize,
+        /// Whether the connection runs through a relay circuit.
+        relayed: bool,
+        /// Whether this node dialed it.
+        outbound: bool,
+    },
+    /// The last connection to the peer closed.
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+        /// Its operator index.
+        index: usize,
+    },
+}
+
 enum Command {
     Start(oneshot::Sender<Result<(), HostError>>),
     Dial(PeerId),
@@ -181,6 +209,7 @@ pub struct Host {
     relays: watch::Receiver<BTreeSet<PeerId>>,
     reservations: watch::Receiver<BTreeSet<PeerId>>,
     listen_addrs: watch::Receiver<Vec<Multiaddr>>,
+    events: broadcast::Sender<PeerEvent>,
     addresses: Addresses,
     relay_resolve_timeout: Duration,
     has_relays: bool,
@@ -239,6 +268,7 @@ impl Host {
         let (relays_tx, relays) = watch::channel(BTreeSet::new());
         let (reservations_tx, reservations) = watch::channel(BTreeSet::new());
         let (listen_tx, listen_addrs) = watch::channel(Vec::new());
+        let (events, _) = broadcast::channel(256);
         let runner = Runner {
             swarm,
             local,
@@ -261,6 +291,7 @@ impl Host {
             reservations_tx,
             listen_tx,
             listen_ids: HashSet::new(),
+            events: events.clone(),
         };
         let task = tokio::spawn(runner.run(cmd_rx));
         Ok(Self {
@@ -272,6 +303,7 @@ impl Host {
             relays,
             reservations,
             listen_addrs,
+            events,
             addresses,
             relay_resolve_timeout: config.relay_resolve_timeout,
             has_relays: !config.relays.is_empty(),
@@ -341,12 +373,14 @@ impl Host {
         let deadline = Instant::now() + timeout;
         let mut backoff = Duration::from_millis(50);
         let mut last_error = String::from("not connected");
-        let timed_out = |last_error: String| HostError::OpenTimeout {
-            peer,
-            peer_index,
-            protocol: protocol.into(),
-            timeout,
-            last_error,
+        let timed_out = |last_error: String| {
+            HostError::OpenTimeout(Box::new(OpenTimeout {
+                peer,
+                peer_index,
+                protocol: protocol.into(),
+                timeout,
+                last_error,
+            }))
         };
         loop {
             if !self.connected.borrow().contains(&peer) {
@@ -390,6 +424,11 @@ impl Host {
     /// A watch of the connected cluster peers, for progress logs and barriers.
     pub fn watch_connected(&self) -> watch::Receiver<BTreeSet<PeerId>> {
         self.connected.clone()
+    }
+
+    /// Subscribes to peer connect/disconnect events (from now on).
+    pub fn subscribe_events(&self) -> broadcast::Receiver<PeerEvent> {
+        self.events.subscribe()
     }
 
     /// Waits until every other cluster peer is connected, or `timeout`.
@@ -505,6 +544,7 @@ struct Runner {
     reservations_tx: watch::Sender<BTreeSet<PeerId>>,
     listen_tx: watch::Sender<Vec<Multiaddr>>,
     listen_ids: HashSet<libp2p::core::transport::ListenerId>,
+    events: broadcast::Sender<PeerEvent>,
 }
 
 impl Runner {
@@ -589,17 +629,17 @@ impl Runner {
     }
 
     fn on_relay(&mut self, update: ResolvedRelay) {
-        if let Some(old) = self.resolved.get(&update.index) {
-            if old.peer != update.peer {
-                tracing::info!(old = %old.peer, new = %update.peer, "Relay changed identity");
-                let old_peer = old.peer;
-                self.allow.remove_relay(&old_peer);
-                self.addresses.remove_relay(&old_peer);
-                if let Some(id) = self.relay_listeners.remove(&old_peer) {
-                    self.swarm.remove_listener(id);
-                }
-                let _ = self.swarm.disconnect_peer_id(old_peer);
+        if let Some(old) = self.resolved.get(&update.index)
+            && old.peer != update.peer
+        {
+            tracing::info!(old = %old.peer, new = %update.peer, "Relay changed identity");
+            let old_peer = old.peer;
+            self.allow.remove_relay(&old_peer);
+            self.addresses.remove_relay(&old_peer);
+            if let Some(id) = self.relay_listeners.remove(&old_peer) {
+                self.swarm.remove_listener(id);
             }
+            let _ = self.swarm.disconnect_peer_id(old_peer);
         }
         self.allow.add_relay(update.peer);
         self.addresses.set_relay(update.peer, update.addrs.clone());
@@ -739,6 +779,12 @@ impl Runner {
                             c.insert(peer_id);
                         });
                         let n = self.connected_tx.borrow().len();
+                        let _ = self.events.send(PeerEvent::Connected {
+                            peer: peer_id,
+                            index,
+                            relayed,
+                            outbound: endpoint.is_dialer(),
+                        });
                         tracing::info!(
                             peer_index = index,
                             peer = %peer_id,
@@ -763,6 +809,10 @@ impl Runner {
                 if let Some(index) = self.peer_index(&peer_id) {
                     self.connected_tx.send_modify(|c| {
                         c.remove(&peer_id);
+                    });
+                    let _ = self.events.send(PeerEvent::Disconnected {
+                        peer: peer_id,
+                        index,
                     });
                     tracing::warn!(
                         peer_index = index,
@@ -806,8 +856,14 @@ impl Runner {
 }
 
 fn is_relayed(endpoint: &ConnectedPoint) -> bool {
-    endpoint
-        .get_remote_address()
-        .iter()
-        .any(|p| matches!(p, Protocol::P2pCircuit))
+    let circuit = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+    match endpoint {
+        ConnectedPoint::Dialer { address, .. } => circuit(address),
+        // Inbound circuits carry the circuit in the local (listen) address;
+        // the send-back address is just the source peer.
+        ConnectedPoint::Listener {
+            local_addr,
+            send_back_addr,
+        } => circuit(local_addr) || circuit(send_back_addr),
+    }
 }

@@ -18,4 +18,5 @@ pub mod relay;
 pub mod relay_enr;
 pub mod relay_http;
 pub mod stream;
+pub mod streams;
 pub mod sync;

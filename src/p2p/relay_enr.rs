@@ -233,11 +233,11 @@ fn rlp_header(out: &mut Vec<u8>, len: usize, short: u8, long: u8) {
 }
 
 fn rlp_encode_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    if let [single] = b {
-        if *single < 0x80 {
-            out.push(*single);
-            return;
-        }
+    if let [single] = b
+        && *single < 0x80
+    {
+        out.push(*single);
+        return;
     }
     rlp_header(out, b.len(), 0x80, 0xb7);
     out.extend_from_slice(b);
@@ -390,7 +390,7 @@ mod tests {
             rlp_decode_bytes_list(&[0xc3, 0x01, 0x81, 0x80]).unwrap(),
             vec![&[1u8][..], &[0x80u8][..]]
         );
-        let long = vec![7u8; 60];
+        let long = [7u8; 60];
         let enc = rlp_encode_list(&[&long[..], &[][..]]);
         assert_eq!(
             rlp_decode_bytes_list(&enc).unwrap(),

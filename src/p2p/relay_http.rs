@@ -112,6 +112,16 @@ impl RelaySpec {
     }
 }
 
+/// Parses `--p2p-relays` entries (already split on commas), skipping blanks.
+pub fn parse_relay_list<S: AsRef<str>>(entries: &[S]) -> Result<Vec<RelaySpec>, RelayError> {
+    entries
+        .iter()
+        .map(|e| e.as_ref().trim())
+        .filter(|e| !e.is_empty())
+        .map(RelaySpec::parse)
+        .collect()
+}
+
 /// The trailing `/p2p/<id>` of an address.
 pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     match addr.iter().last() {
@@ -330,17 +340,17 @@ async fn multiaddrs_handler(State(state): State<RelayHttpState>, headers: Header
 async fn enr_handler(State(state): State<RelayHttpState>, headers: HeaderMap) -> Response {
     log_request("/enr", &headers);
     let mut override_ip = state.external_ip;
-    if override_ip.is_none() {
-        if let Some(host) = &state.external_host {
-            let resolved = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio::net::lookup_host((host.as_str(), 0)),
-            )
-            .await;
-            match resolved {
-                Ok(Ok(mut it)) => override_ip = it.next().map(|sa| sa.ip()),
-                _ => tracing::warn!(host = %host, "Failed to resolve external host"),
-            }
+    if override_ip.is_none()
+        && let Some(host) = &state.external_host
+    {
+        let resolved = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((host.as_str(), 0)),
+        )
+        .await;
+        match resolved {
+            Ok(Ok(mut it)) => override_ip = it.next().map(|sa| sa.ip()),
+            _ => tracing::warn!(host = %host, "Failed to resolve external host"),
         }
     }
     match enr_for(&state.key, &state.current_addrs(), override_ip) {
@@ -412,6 +422,9 @@ mod tests {
         assert!(RelaySpec::parse("/ip4/1.2.3.4/tcp/3610").is_err());
         assert!(RelaySpec::parse("not a thing").is_err());
         assert!(RelaySpec::parse("httpx://foo").is_err());
+        let list = parse_relay_list(&["https://4.relay.obol.dev", " ", &addr]).unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(parse_relay_list(&["https://ok", "bad"]).is_err());
     }
 
     #[test]
