@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cmd::logging;
+use crate::dkg::ceremony::CeremonyConfig;
+use crate::lock::network::NetworkSet;
+use crate::lock::version::Version;
+use crate::p2p::protocols::Compat;
 
 /// Arguments of `dkg`; every flag can also be set as `CHARON_<FLAG>`.
 #[derive(clap::Args, Debug, Clone)]
@@ -139,8 +143,174 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Runs `dkg`.
 pub fn run(args: Args) -> ExitCode {
     logging::init(&args.log);
-    eprintln!("dkg: the ceremony is not wired up yet");
-    ExitCode::from(2)
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dkg: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run_async(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("DKG failed: {e}");
+            eprintln!("dkg failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Everything that can stop `dkg`, as one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum DkgCmdError {
+    /// A flag is wrong.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The data directory is unusable.
+    #[error(transparent)]
+    DataDir(#[from] crate::dkg::datadir::DataDirError),
+    /// The definition is unusable.
+    #[error(transparent)]
+    Preflight(#[from] crate::dkg::preflight::PreflightError),
+    /// The ceremony failed.
+    #[error(transparent)]
+    Ceremony(#[from] crate::dkg::ceremony::CeremonyError),
+    /// Interrupted by a signal.
+    #[error("interrupted; nothing was written to the data directory")]
+    Interrupted,
+}
+
+/// Builds the ceremony configuration from flags (validation only, no I/O).
+pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdError> {
+    let compat: Compat = args.compat.parse().map_err(DkgCmdError::Config)?;
+    let mut tcp_listen = Vec::new();
+    for a in args.p2p_tcp_address.iter().filter(|a| !a.is_empty()) {
+        tcp_listen.push(a.parse().map_err(|_| {
+            DkgCmdError::Config(format!("--p2p-tcp-address {a:?} is not ip:port"))
+        })?);
+    }
+    let external_ip = match args.p2p_external_ip.as_deref().filter(|s| !s.is_empty()) {
+        Some(ip) => Some(ip.parse().map_err(|_| {
+            DkgCmdError::Config(format!("--p2p-external-ip {ip:?} is not an IP address"))
+        })?),
+        None => None,
+    };
+    if args.nickname.chars().count() > 32 {
+        return Err(DkgCmdError::Config("--nickname exceeds 32 character limit".into()));
+    }
+    match (&args.keymanager_address, &args.keymanager_auth_token) {
+        (Some(_), None) => {
+            return Err(DkgCmdError::Config(
+                "--keymanager-address provided but --keymanager-auth-token not set".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(DkgCmdError::Config(
+                "--keymanager-auth-token provided but --keymanager-address not set".into(),
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(DkgCmdError::Config(
+                "keymanager import is not supported yet: omit --keymanager-address to write keystores"
+                    .into(),
+            ));
+        }
+        (None, None) => {}
+    }
+    let relays: Vec<String> = args.p2p_relays.iter().filter(|r| !r.is_empty()).cloned().collect();
+    if relays.is_empty() && tcp_listen.is_empty() {
+        return Err(DkgCmdError::Config(
+            "no --p2p-relays and no --p2p-tcp-address: peers could never reach this node".into(),
+        ));
+    }
+    Ok((
+        CeremonyConfig {
+            data_dir: args.data_dir.clone(),
+            relays,
+            tcp_listen,
+            external_ip,
+            external_hostname: args.p2p_external_hostname.clone().filter(|s| !s.is_empty()),
+            timeout: args.timeout,
+            no_verify: args.no_verify,
+            compat,
+            nickname: args.nickname.clone(),
+            networks: if compat == Compat::V1_10 {
+                NetworkSet::WITH_HOLESKY
+            } else {
+                NetworkSet::DEFAULT
+            },
+            keystore_pbkdf2_c: crate::lock::keystore::DEFAULT_PBKDF2_C,
+        },
+        compat,
+    ))
+}
+
+/// The whole `dkg` command after logging is set up: pre-flight, ceremony,
+/// shutdown delay. Ctrl-C or SIGTERM aborts with nothing written.
+pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
+    let (cfg, compat) = ceremony_config(&args)?;
+    let removed = crate::dkg::output::clean_stale_staging(&cfg.data_dir);
+    if removed > 0 {
+        tracing::warn!(removed, "Removed staging directories left by an interrupted run");
+    }
+    crate::dkg::datadir::check_clean(&cfg.data_dir)?;
+    let _key_lock = crate::dkg::datadir::KeyLock::acquire(&cfg.data_dir, "charon-dkg-sidecar dkg")?;
+    let bytes = crate::dkg::preflight::load_definition_bytes(&args.definition_file).await?;
+    let max_version = if compat == Compat::V1_10 { Version::V1_10 } else { Version::V1_11 };
+    let checked = crate::dkg::preflight::check_definition(
+        &args.definition_file,
+        &bytes,
+        args.no_verify,
+        cfg.networks,
+        max_version,
+    )?;
+    let metrics = crate::dkg::metrics::Metrics::new();
+    match args.monitoring_address.parse::<std::net::SocketAddr>() {
+        Ok(addr) => match metrics.clone().serve(addr).await {
+            Ok(_) => tracing::info!(%addr, "Monitoring on /metrics, /livez, /readyz"),
+            Err(e) => tracing::warn!(%addr, error = %e, "Monitoring server not started"),
+        },
+        Err(_) if args.monitoring_address.is_empty() => {}
+        Err(_) => {
+            return Err(DkgCmdError::Config(format!(
+                "--monitoring-address {:?} is not ip:port",
+                args.monitoring_address
+            )));
+        }
+    }
+    let ceremony = crate::dkg::ceremony::run(&cfg, &checked, &metrics);
+    let outcome = tokio::select! {
+        r = ceremony => r?,
+        _ = shutdown_signal() => return Err(DkgCmdError::Interrupted),
+    };
+    tracing::info!(
+        lock_hash = %format!("0x{}", hex::encode(outcome.lock_hash)),
+        validators = outcome.validators.len(),
+        "DKG ceremony completed successfully"
+    );
+    if args.publish {
+        tracing::warn!(address = %args.publish_address, "--publish is handled by the sidecar's Obol API client; lock not published by `dkg`");
+    }
+    if !args.shutdown_delay.is_zero() {
+        tokio::time::sleep(args.shutdown_delay).await;
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }
 
 #[cfg(test)]
