@@ -190,7 +190,8 @@ fn pick<'a>(list: &'a [[u8; 20]], i: usize, what: &str) -> Result<&'a [u8; 20], 
     }
 }
 
-fn check_options(o: &CreateOptions) -> Result<usize, CreateError> {
+/// Validates the options and returns the threshold to use.
+pub fn check_options(o: &CreateOptions) -> Result<usize, CreateError> {
     let t = o
         .threshold
         .unwrap_or_else(|| default_threshold(o.num_nodes));
@@ -428,29 +429,15 @@ fn lock_registration(r: &BuilderRegistration) -> lockfile::BuilderRegistration {
     }
 }
 
-/// Creates a complete cluster: a lock with all hashes and signatures set
-/// (it passes [`super::verify::verify_lock`]) and each node's secrets.
-pub fn create_cluster<R: RngCore + CryptoRng>(
+/// A definition for `o` with these operators (charon `create dkg` leaves the
+/// operators' addresses and signatures empty), hashes set.
+pub fn new_definition<R: RngCore + CryptoRng>(
     o: &CreateOptions,
+    t: usize,
+    operators: Vec<Operator>,
     rng: &mut R,
-) -> Result<(Lock, Vec<NodeSecrets>), CreateError> {
-    let t = check_options(o)?;
+) -> Result<Definition, CreateError> {
     let v = o.version;
-    let enr_keys: Vec<K1Secret> = (0..o.num_nodes).map(|_| random_enr_key(rng)).collect();
-    let operators = enr_keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            let enr = Enr::new(k, None, None, None).map_err(|e| CreateError::NodeSignature {
-                operator: i,
-                reason: format!("create ENR: {e}"),
-            })?;
-            Ok(Operator {
-                enr: enr.to_string(),
-                ..Operator::default()
-            })
-        })
-        .collect::<Result<Vec<_>, CreateError>>()?;
     let addresses: Vec<ValidatorAddresses> = (0..o.num_validators)
         .map(|i| {
             Ok(ValidatorAddresses {
@@ -508,6 +495,34 @@ pub fn create_cluster<R: RngCore + CryptoRng>(
         definition_hash: Vec::new(),
     }
     .with_hashes()?;
+    Ok(definition)
+
+}
+
+/// Creates a complete cluster: a lock with all hashes and signatures set
+/// (it passes [`super::verify::verify_lock`]) and each node's secrets.
+pub fn create_cluster<R: RngCore + CryptoRng>(
+    o: &CreateOptions,
+    rng: &mut R,
+) -> Result<(Lock, Vec<NodeSecrets>), CreateError> {
+    let t = check_options(o)?;
+    let v = o.version;
+    let enr_keys: Vec<K1Secret> = (0..o.num_nodes).map(|_| random_enr_key(rng)).collect();
+    let operators = enr_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let enr = Enr::new(k, None, None, None).map_err(|e| CreateError::NodeSignature {
+                operator: i,
+                reason: format!("create ENR: {e}"),
+            })?;
+            Ok(Operator {
+                enr: enr.to_string(),
+                ..Operator::default()
+            })
+        })
+        .collect::<Result<Vec<_>, CreateError>>()?;
+    let definition = new_definition(o, t, operators, rng)?;
 
     let (material, shares) = generate_key_material(o, rng)?;
     let validators = material
