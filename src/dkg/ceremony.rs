@@ -268,13 +268,14 @@ pub async fn run(
         .filter(|&p| p != own)
         .map(|p| Arc::new(SyncClient::new(p, local.clone())))
         .collect();
+    let mut client_tasks = Vec::with_capacity(clients.len());
     for c in &clients {
         let (c, net) = (c.clone(), net.clone());
-        tokio::spawn(async move {
+        client_tasks.push(tokio::spawn(async move {
             if let Err(e) = c.run(net.as_ref()).await {
                 tracing::debug!(error = %e, "Sync client ended");
             }
-        });
+        }));
     }
 
     let mut cer = Ceremony {
@@ -293,7 +294,7 @@ pub async fn run(
         steps: Vec::new(),
         step_start: Instant::now(),
     };
-    let result = cer.run_steps(&clients, r1_rx, r2_rx, ns_rx).await;
+    let result = cer.run_steps(&clients, client_tasks, r1_rx, r2_rx, ns_rx).await;
     host.shutdown().await;
     result
 }
@@ -437,6 +438,7 @@ impl Ceremony<'_> {
     async fn run_steps(
         &mut self,
         clients: &[Arc<SyncClient>],
+        client_tasks: Vec<tokio::task::JoinHandle<()>>,
         r1_rx: UnboundedReceiver<Delivery>,
         r2_rx: UnboundedReceiver<Delivery>,
         ns_rx: UnboundedReceiver<Delivery>,
@@ -491,7 +493,7 @@ impl Ceremony<'_> {
             lock_hash = %format!("0x{}", hex::encode(lock_hash)),
             "Outputs written: {LOCK_FILE}, {KEYS_DIR}/, deposit-data files"
         );
-        self.shutdown(clients).await;
+        self.shutdown(client_tasks).await;
         Ok(Outcome {
             lock_hash,
             validators: shares.iter().map(|s| s.pubkey).collect(),
@@ -1056,10 +1058,13 @@ impl Ceremony<'_> {
         Ok(set)
     }
 
-    async fn shutdown(&mut self, clients: &[Arc<SyncClient>]) {
+    /// Step 8: report it, send our shutdown to every peer and wait until each
+    /// has answered it (so no peer waits on us) and has sent its own.
+    async fn shutdown(&mut self, client_tasks: Vec<tokio::task::JoinHandle<()>>) {
         let r = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
             self.barrier(8, SHUTDOWN_TIMEOUT).await?;
             self.local.begin_shutdown();
+            futures::future::join_all(client_tasks).await;
             self.sync
                 .await_all_shutdown()
                 .await
@@ -1071,7 +1076,6 @@ impl Ceremony<'_> {
             Ok(Err(e)) => tracing::warn!(error = %e, "Shutdown handshake incomplete; outputs are complete"),
             Err(_) => tracing::warn!("Shutdown handshake timed out; outputs are complete"),
         }
-        let _ = clients;
     }
 }
 
