@@ -179,7 +179,7 @@ fn floor(c: &mut Criterion) {
             .collect();
         let aff = G1::batch_to_affine(&pts);
         let w: Vec<u128> = (0..size as u128)
-            .map(|i| i * 0x9e37_79b9_7f4a_7c15 | 1)
+            .map(|i| (i * 0x9e37_79b9_7f4a_7c15) | 1)
             .collect();
         g.throughput(Throughput::Elements(size as u64));
         g.bench_function(BenchmarkId::new("g1_msm_128bit", size), |b| {

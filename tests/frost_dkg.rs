@@ -64,10 +64,7 @@ fn inputs(r1: &Round1, me: u32) -> Inputs {
         .collect()
 }
 
-fn run_node(
-    node: &Node,
-    ins: &Inputs,
-) -> Result<Vec<Round2Result>, FrostError> {
+fn run_node(node: &Node, ins: &Inputs) -> Result<Vec<Round2Result>, FrostError> {
     let batch: Vec<Round2Input<'_>> = node
         .participants
         .iter()
@@ -205,7 +202,6 @@ const T: u32 = 3;
 const ME: u32 = 2;
 const BAD_VAL: usize = 1;
 const BAD_PEER: u32 = 3;
-
 
 /// Runs node ME with validator BAD_VAL's input from BAD_PEER modified by `f`.
 fn tampered(
