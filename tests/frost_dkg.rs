@@ -637,3 +637,62 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn cancelling_share_errors_are_caught_by_the_weighted_check() {
+    // +1 on one peer's share and -1 on another's leave the unweighted sums of
+    // shares and commitments unchanged; the random weights must still catch it.
+    let (nodes, r1) = setup(N, T, 3, 81);
+    let mut ins = inputs(&r1, ME);
+    let bump = |s: &mut ShamirShare, d: &Scalar| {
+        let v = Scalar::from_be_bytes(s.value.as_slice()).unwrap();
+        s.value = v.add(d).to_be_bytes_zeroizing();
+    };
+    bump(ins[2].1.get_mut(&3).unwrap(), &Scalar::one());
+    bump(ins[2].1.get_mut(&4).unwrap(), &Scalar::one().neg());
+    assert_eq!(
+        run_node(&nodes[ME as usize - 1], &ins).unwrap_err(),
+        FrostError::Share {
+            validator: 2,
+            peer: 3
+        }
+    );
+    // Across validators too; the first bad one in input order is named.
+    let mut ins = inputs(&r1, ME);
+    bump(ins[2].1.get_mut(&1).unwrap(), &Scalar::one());
+    bump(ins[0].1.get_mut(&4).unwrap(), &Scalar::one().neg());
+    assert_eq!(
+        run_node(&nodes[ME as usize - 1], &ins).unwrap_err(),
+        FrostError::Share {
+            validator: 0,
+            peer: 4
+        }
+    );
+}
+
+#[test]
+fn batches_must_share_parameters() {
+    let (nodes_a, r1_a) = setup(4, 3, 1, 82);
+    let (nodes_b, r1_b) = setup(4, 2, 1, 83);
+    let ia = inputs(&r1_a, 1);
+    let ib = inputs(&r1_b, 1);
+    let batch = [
+        Round2Input {
+            validator: 0,
+            participant: &nodes_a[0].participants[0],
+            bcasts: &ia[0].0,
+            shares: &ia[0].1,
+        },
+        Round2Input {
+            validator: 1,
+            participant: &nodes_b[0].participants[0],
+            bcasts: &ib[0].0,
+            shares: &ib[0].1,
+        },
+    ];
+    assert_eq!(
+        round2_batch(&batch).unwrap_err(),
+        FrostError::MixedParameters { validator: 1 }
+    );
+    assert!(round2_batch(&[]).unwrap().is_empty());
+}
