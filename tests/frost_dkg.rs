@@ -11,6 +11,9 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+/// Per validator: every broadcast and the shares addressed to one node.
+type Inputs = Vec<(BTreeMap<u32, Round1Bcast>, BTreeMap<u32, ShamirShare>)>;
+
 /// One node's view of a ceremony with `v` validators.
 struct Node {
     participants: Vec<Participant>,
@@ -48,7 +51,7 @@ fn setup(n: u32, t: u32, v: usize, seed: u64) -> (Vec<Node>, Round1) {
 
 /// Inputs for node `me` (1-based): everyone's broadcasts (own included, as
 /// charon passes them) and the shares addressed to `me`.
-fn inputs(r1: &Round1, me: u32) -> Vec<(BTreeMap<u32, Round1Bcast>, BTreeMap<u32, ShamirShare>)> {
+fn inputs(r1: &Round1, me: u32) -> Inputs {
     (0..r1.bcasts.len())
         .map(|val| {
             let shares = r1.shares[val]
@@ -61,10 +64,7 @@ fn inputs(r1: &Round1, me: u32) -> Vec<(BTreeMap<u32, Round1Bcast>, BTreeMap<u32
         .collect()
 }
 
-fn run_node(
-    node: &Node,
-    ins: &[(BTreeMap<u32, Round1Bcast>, BTreeMap<u32, ShamirShare>)],
-) -> Result<Vec<Round2Result>, FrostError> {
+fn run_node(node: &Node, ins: &Inputs) -> Result<Vec<Round2Result>, FrostError> {
     let batch: Vec<Round2Input<'_>> = node
         .participants
         .iter()
@@ -202,8 +202,6 @@ const T: u32 = 3;
 const ME: u32 = 2;
 const BAD_VAL: usize = 1;
 const BAD_PEER: u32 = 3;
-
-type Inputs = Vec<(BTreeMap<u32, Round1Bcast>, BTreeMap<u32, ShamirShare>)>;
 
 /// Runs node ME with validator BAD_VAL's input from BAD_PEER modified by `f`.
 fn tampered(
@@ -638,4 +636,63 @@ proptest! {
             prop_assert!(res.is_err());
         }
     }
+}
+
+#[test]
+fn cancelling_share_errors_are_caught_by_the_weighted_check() {
+    // +1 on one peer's share and -1 on another's leave the unweighted sums of
+    // shares and commitments unchanged; the random weights must still catch it.
+    let (nodes, r1) = setup(N, T, 3, 81);
+    let mut ins = inputs(&r1, ME);
+    let bump = |s: &mut ShamirShare, d: &Scalar| {
+        let v = Scalar::from_be_bytes(s.value.as_slice()).unwrap();
+        s.value = v.add(d).to_be_bytes_zeroizing();
+    };
+    bump(ins[2].1.get_mut(&3).unwrap(), &Scalar::one());
+    bump(ins[2].1.get_mut(&4).unwrap(), &Scalar::one().neg());
+    assert_eq!(
+        run_node(&nodes[ME as usize - 1], &ins).unwrap_err(),
+        FrostError::Share {
+            validator: 2,
+            peer: 3
+        }
+    );
+    // Across validators too; the first bad one in input order is named.
+    let mut ins = inputs(&r1, ME);
+    bump(ins[2].1.get_mut(&1).unwrap(), &Scalar::one());
+    bump(ins[0].1.get_mut(&4).unwrap(), &Scalar::one().neg());
+    assert_eq!(
+        run_node(&nodes[ME as usize - 1], &ins).unwrap_err(),
+        FrostError::Share {
+            validator: 0,
+            peer: 4
+        }
+    );
+}
+
+#[test]
+fn batches_must_share_parameters() {
+    let (nodes_a, r1_a) = setup(4, 3, 1, 82);
+    let (nodes_b, r1_b) = setup(4, 2, 1, 83);
+    let ia = inputs(&r1_a, 1);
+    let ib = inputs(&r1_b, 1);
+    let batch = [
+        Round2Input {
+            validator: 0,
+            participant: &nodes_a[0].participants[0],
+            bcasts: &ia[0].0,
+            shares: &ia[0].1,
+        },
+        Round2Input {
+            validator: 1,
+            participant: &nodes_b[0].participants[0],
+            bcasts: &ib[0].0,
+            shares: &ib[0].1,
+        },
+    ];
+    assert_eq!(
+        round2_batch(&batch).unwrap_err(),
+        FrostError::MixedParameters { validator: 1 }
+    );
+    assert!(round2_batch(&[]).unwrap().is_empty());
 }
