@@ -110,6 +110,9 @@ pub enum DepositError {
     /// Nothing to write.
     #[error("no deposit data to write")]
     Empty,
+    /// A verification worker thread died.
+    #[error("deposit signature verification thread failed")]
+    Worker,
     /// A deposit-data file on disk that cannot be used.
     #[error("deposit-data file {path}: {reason}")]
     File {
@@ -297,7 +300,7 @@ pub fn verify_deposits(
             .collect();
         let mut result = Ok(());
         for h in handles {
-            let r = h.join().unwrap_or(Err(DepositError::Empty));
+            let r = h.join().unwrap_or(Err(DepositError::Worker));
             if result.is_ok() {
                 result = r;
             }
