@@ -11,6 +11,9 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+/// Per validator: every broadcast and the shares addressed to one node.
+type Inputs = Vec<(BTreeMap<u32, Round1Bcast>, BTreeMap<u32, ShamirShare>)>;
+
 /// One node's view of a ceremony with `v` validators.
 struct Node {
     participants: Vec<Participant>,
@@ -48,7 +51,7 @@ fn setup(n: u32, t: u32, v: usize, seed: u64) -> (Vec<Node>, Round1) {
 
 /// Inputs for node `me` (1-based): everyone's broadcasts (own included, as
 /// charon passes them) and the shares addressed to `me`.
-fn inputs(r1: &Round1, me: u32) -> Vec<(BTreeMap<u32, Round1Bcast>, BTreeMap<u32, ShamirShare>)> {
+fn inputs(r1: &Round1, me: u32) -> Inputs {
     (0..r1.bcasts.len())
         .map(|val| {
             let shares = r1.shares[val]
@@ -61,10 +64,7 @@ fn inputs(r1: &Round1, me: u32) -> Vec<(BTreeMap<u32, Round1Bcast>, BTreeMap<u32
         .collect()
 }
 
-fn run_node(
-    node: &Node,
-    ins: &[(BTreeMap<u32, Round1Bcast>, BTreeMap<u32, ShamirShare>)],
-) -> Result<Vec<Round2Result>, FrostError> {
+fn run_node(node: &Node, ins: &Inputs) -> Result<Vec<Round2Result>, FrostError> {
     let batch: Vec<Round2Input<'_>> = node
         .participants
         .iter()
@@ -202,8 +202,6 @@ const T: u32 = 3;
 const ME: u32 = 2;
 const BAD_VAL: usize = 1;
 const BAD_PEER: u32 = 3;
-
-type Inputs = Vec<(BTreeMap<u32, Round1Bcast>, BTreeMap<u32, ShamirShare>)>;
 
 /// Runs node ME with validator BAD_VAL's input from BAD_PEER modified by `f`.
 fn tampered(
