@@ -89,6 +89,14 @@ impl Password {
         Password(Zeroizing::new(hex::encode(b.as_slice())))
     }
 
+    /// A fresh keymanager-import password as charon makes them: 32 random
+    /// bytes as 64 lowercase hex characters.
+    pub fn random_keymanager() -> Self {
+        let mut b = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(b.as_mut_slice());
+        Password(Zeroizing::new(hex::encode(b.as_slice())))
+    }
+
     /// The password text.
     pub fn expose(&self) -> &str {
         self.0.as_str()
@@ -736,6 +744,7 @@ mod tests {
         assert_eq!(normalize_password("\u{fb01}").as_str(), "fi");
         assert_eq!(normalize_password("ü").as_str(), "u\u{308}");
         assert!(format!("{:?}", Password::new("secret")).contains("redacted"));
+        assert_eq!(Password::random_keymanager().expose().len(), 64);
         let p = Password::random();
         assert_eq!(p.expose().len(), 32);
         assert!(
