@@ -408,3 +408,73 @@ fn uint64_and_domain_roots() {
     cat[32..].fill(2);
     assert_eq!(s, <[u8; 32]>::from(Sha256::digest(cat)));
 }
+
+#[test]
+fn batch_verification_names_the_bad_deposit() {
+    let fv = goerli().genesis_fork_version;
+    let dds: Vec<DepositData> = (1..=40u8)
+        .map(|i| {
+            let sk = SecretKey::from_bytes(&[i; 32]).unwrap();
+            let msg =
+                deposit::new_deposit_message(sk.public_key().0, [i; 20], 32 * GWEI_PER_ETH, false)
+                    .unwrap();
+            deposit::sign_deposit(&msg, &sk, fv).unwrap()
+        })
+        .collect();
+    deposit::verify_deposits(&dds, fv).unwrap();
+    for bad_at in [0, 17, 39] {
+        // Swapping two valid signatures: each is a real signature, just not
+        // over this deposit.
+        let mut bad = dds.clone();
+        let other = (bad_at + 1) % dds.len();
+        bad[bad_at].signature = dds[other].signature;
+        let err = deposit::verify_deposits(&bad, fv).unwrap_err();
+        let named = match &err {
+            DepositError::Signature { pubkey, .. } => pubkey.clone(),
+            e => panic!("unexpected {e}"),
+        };
+        assert_eq!(named, hex::encode(dds[bad_at].pubkey), "{err}");
+        // Two signatures swapped between deposits also fail (they would
+        // cancel in a naive unweighted sum).
+        let mut swapped = dds.clone();
+        swapped[bad_at].signature = dds[other].signature;
+        swapped[other].signature = dds[bad_at].signature;
+        assert!(deposit::verify_deposits(&swapped, fv).is_err());
+    }
+    // A non-point signature is named too.
+    let mut bad = dds.clone();
+    bad[5].signature = [0xff; 96];
+    assert!(matches!(
+        deposit::verify_deposits(&bad, fv),
+        Err(DepositError::Signature { .. })
+    ));
+    assert!(deposit::verify_deposits(&dds, [0, 0, 0, 1]).is_err());
+}
+
+#[test]
+fn deposits_from_real_locks() {
+    use charon_dkg_sidecar::lock::Lock;
+    // A real mainnet v1.8 lock made by charon: its deposits verify and render.
+    let bytes = std::fs::read(format!(
+        "{VECTORS}obol-sdk__test__fixtures.ts__nullDepositAmountsClusterLockV1X8.json"
+    ))
+    .unwrap();
+    let lock = Lock::from_json(&bytes).unwrap();
+    let dds = deposit::deposits_from_lock(&lock).unwrap();
+    assert_eq!(dds.len(), 2);
+    let mainnet = NetworkSet::DEFAULT.by_name("mainnet").unwrap();
+    deposit::verify_deposits(&dds, mainnet.genesis_fork_version).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = deposit::write_deposit_files(dir.path(), &dds, &mainnet).unwrap();
+    assert_eq!(paths, [dir.path().join("deposit-data.json")]);
+    // A v1.7 test lock with empty deposits cannot produce deposit files.
+    let bytes = std::fs::read(format!(
+        "{VECTORS}charon__cluster__examples__cluster-lock-003.json"
+    ))
+    .unwrap();
+    let lock = Lock::from_json(&bytes).unwrap();
+    assert!(matches!(
+        deposit::deposits_from_lock(&lock),
+        Err(DepositError::File { .. })
+    ));
+}

@@ -338,3 +338,24 @@ fn scrypt_keystore_loads_from_a_directory() {
         "10b16fc552aa607fa1399027f7b86ab789077e470b5653b338693dc2dde02468"
     );
 }
+
+#[test]
+fn oversized_files_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    keystore::write_keystores_with(
+        d.path(),
+        &[sk(1)],
+        WriteOptions {
+            pbkdf2_c: INSECURE_PBKDF2_C,
+            insecure_names: false,
+        },
+    )
+    .unwrap();
+    let txt = d.path().join("keystore-0.txt");
+    std::fs::remove_file(&txt).unwrap();
+    std::fs::write(&txt, vec![b'a'; 1 << 17]).unwrap();
+    assert!(matches!(
+        keystore::load_keystores(d.path()),
+        Err(KeystoreError::Io { .. })
+    ));
+}

@@ -569,35 +569,6 @@ pub fn create_cluster<R: RngCore + CryptoRng>(
     Ok((lock, nodes))
 }
 
-/// The deposits of a lock as [`DepositData`], for writing deposit-data files.
-pub fn lock_deposits(lock: &Lock) -> Result<Vec<DepositData>, CreateError> {
-    let mut out = Vec::new();
-    for (i, dv) in lock.validators.iter().enumerate() {
-        for d in &dv.deposit_data {
-            let bad = |field: &str| {
-                CreateError::Params(format!(
-                    "validator {i}: deposit {field} has the wrong length"
-                ))
-            };
-            out.push(DepositData {
-                pubkey: d.pubkey.as_slice().try_into().map_err(|_| bad("pubkey"))?,
-                withdrawal_credentials: d
-                    .withdrawal_credentials
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("withdrawal credentials"))?,
-                amount: d.amount,
-                signature: d
-                    .signature
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("signature"))?,
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// Writes each node's directory `dir/node<i>/` as `charon create cluster`
 /// does: `charon-enr-private-key` (0600), `cluster-lock.json` (0444), one
 /// `deposit-data*.json` per amount (0444) and `validator_keys/` with that
@@ -614,7 +585,7 @@ pub fn write_cluster(
         source,
     };
     let lock_json = lock.to_json()?;
-    let deposits = lock_deposits(lock)?;
+    let deposits = deposit::deposits_from_lock(lock)?;
     let fork: [u8; 4] = lock
         .definition
         .fork_version

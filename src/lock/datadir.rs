@@ -9,6 +9,7 @@ use super::enr::Enr;
 use super::error::ParseError;
 use super::json::{self, Obj};
 use super::k1::K1Secret;
+use super::keystore;
 use super::lockfile::Lock;
 use super::ssz::container_root;
 use super::verify::{VerifyOptions, verify_lock};
@@ -98,8 +99,7 @@ pub fn verify_data_dir(dir: &Path, opts: &VerifyOptions) -> Result<DataDirReport
     };
 
     let keys_dir = dir.join("validator_keys");
-    let keys =
-        keystore_placeholder::load_keystores(&keys_dir).map_err(|e| rejected(e.to_string()))?;
+    let keys = keystore::load_keystores(&keys_dir).map_err(|e| rejected(e.to_string()))?;
     if keys.len() != lock.validators.len() {
         return Err(rejected(format!(
             "{} keystores for {} validators",
@@ -259,17 +259,6 @@ fn deposit_roots(pk: &[u8; 48], wc: &[u8; 32], amount: u64, sig: &[u8]) -> ([u8;
     let sig_root = container_root(&[chunk(&sig[..32]), chunk(&sig[32..64]), chunk(&sig[64..96])]);
     let data = container_root(&[pk_root, *wc, amount_chunk, sig_root]);
     (msg, data)
-}
-
-// Until the keystore module (branch `eth`) is merged.
-mod keystore_placeholder {
-    use crate::frost::bls::SecretKey;
-    pub(super) fn load_keystores(dir: &std::path::Path) -> Result<Vec<(usize, SecretKey)>, String> {
-        Err(format!(
-            "cannot load keystores in {}: keystore support not built in",
-            dir.display()
-        ))
-    }
 }
 
 #[cfg(test)]

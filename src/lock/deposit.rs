@@ -110,6 +110,9 @@ pub enum DepositError {
     /// Nothing to write.
     #[error("no deposit data to write")]
     Empty,
+    /// A verification worker thread died.
+    #[error("deposit signature verification thread failed")]
+    Worker,
     /// A deposit-data file on disk that cannot be used.
     #[error("deposit-data file {path}: {reason}")]
     File {
@@ -271,42 +274,117 @@ pub fn verify_deposit(dd: &DepositData, genesis_fork_version: [u8; 4]) -> Result
     bls::verify(&pk, &root, &sig).map_err(sig_err)
 }
 
-/// Verifies many deposits, spreading the pairings over the available cores.
+/// Verifies many deposits: batched (one multi-pairing per chunk, random
+/// linear combination) and spread over the available cores. A failure names
+/// the first bad deposit's pubkey.
 pub fn verify_deposits(
     dds: &[DepositData],
     genesis_fork_version: [u8; 4],
 ) -> Result<(), DepositError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads <= 1 || dds.len() < 16 {
+    if dds.len() <= 1 {
         return dds
             .iter()
             .try_for_each(|d| verify_deposit(d, genesis_fork_version));
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(dds.len().div_ceil(8));
+    if threads <= 1 {
+        return verify_deposit_batch(dds, genesis_fork_version);
     }
     let chunk = dds.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = dds
             .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .try_for_each(|d| verify_deposit(d, genesis_fork_version))
-                })
-            })
+            .map(|part| s.spawn(move || verify_deposit_batch(part, genesis_fork_version)))
             .collect();
         let mut result = Ok(());
         for h in handles {
-            let r = h.join().unwrap_or_else(|_| {
-                Err(DepositError::File {
-                    path: PathBuf::new(),
-                    reason: "deposit verification thread panicked".into(),
-                })
-            });
+            let r = h.join().unwrap_or(Err(DepositError::Worker));
             if result.is_ok() {
                 result = r;
             }
         }
         result
     })
+}
+
+fn verify_deposit_batch(
+    part: &[DepositData],
+    genesis_fork_version: [u8; 4],
+) -> Result<(), DepositError> {
+    let sig_err = |d: &DepositData, source| DepositError::Signature {
+        pubkey: hex::encode(d.pubkey),
+        source,
+    };
+    let mut roots = Vec::with_capacity(part.len());
+    let mut pks = Vec::with_capacity(part.len());
+    let mut sigs = Vec::with_capacity(part.len());
+    for d in part {
+        roots.push(deposit_signing_root(&d.message(), genesis_fork_version)?);
+        pks.push(PublicKey::from_bytes(&d.pubkey).map_err(|e| sig_err(d, e))?);
+        sigs.push(Signature::from_bytes(&d.signature).map_err(|e| sig_err(d, e))?);
+    }
+    let items: Vec<bls::BatchItem<'_>> = pks
+        .iter()
+        .zip(&roots)
+        .zip(&sigs)
+        .map(|((public_key, root), signature)| bls::BatchItem {
+            public_key,
+            msg: root.as_slice(),
+            signature,
+        })
+        .collect();
+    bls::verify_batch(&items, &mut rand::rngs::OsRng).map_err(|e| match e {
+        bls::BlsError::ItemVerify { position } | bls::BlsError::ItemEncoding { position, .. } => {
+            match part.get(position) {
+                Some(d) => sig_err(d, bls::BlsError::Verify),
+                None => DepositError::Signature {
+                    pubkey: String::from("(unknown)"),
+                    source: bls::BlsError::Verify,
+                },
+            }
+        }
+        other => DepositError::Signature {
+            pubkey: String::from("(batch)"),
+            source: other,
+        },
+    })
+}
+
+/// Every deposit of a lock (validator order, then amount order) as
+/// [`DepositData`], ready for [`write_deposit_files`]. Fails on a deposit
+/// whose byte fields do not have their fixed lengths (such as the empty
+/// deposits of some v1.6/v1.7 test locks).
+pub fn deposits_from_lock(lock: &super::lockfile::Lock) -> Result<Vec<DepositData>, DepositError> {
+    let mut out = Vec::new();
+    for (i, dv) in lock.validators.iter().enumerate() {
+        for (j, d) in dv.deposit_data.iter().enumerate() {
+            let bad = |field: &str, len: usize| DepositError::File {
+                path: PathBuf::from("cluster-lock.json"),
+                reason: format!("validator {i} deposit {j}: {field} is {len} bytes"),
+            };
+            out.push(DepositData {
+                pubkey: d
+                    .pubkey
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| bad("pubkey", d.pubkey.len()))?,
+                withdrawal_credentials: d
+                    .withdrawal_credentials
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| bad("withdrawal_credentials", d.withdrawal_credentials.len()))?,
+                amount: d.amount,
+                signature: d
+                    .signature
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| bad("signature", d.signature.len()))?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// charon's deposit-data file name for an amount: `deposit-data.json` for

@@ -89,6 +89,14 @@ impl Password {
         Password(Zeroizing::new(hex::encode(b.as_slice())))
     }
 
+    /// A fresh keymanager-import password as charon makes them: 32 random
+    /// bytes as 64 lowercase hex characters.
+    pub fn random_keymanager() -> Self {
+        let mut b = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(b.as_mut_slice());
+        Password(Zeroizing::new(hex::encode(b.as_slice())))
+    }
+
     /// The password text.
     pub fn expose(&self) -> &str {
         self.0.as_str()
@@ -651,6 +659,27 @@ pub fn load_keystores(dir: &Path) -> Result<Vec<(usize, SecretKey)>, KeystoreErr
     results.into_iter().collect()
 }
 
+/// Largest keystore file read (real ones are under 1 KiB).
+const MAX_KEYSTORE_BYTES: u64 = 1 << 20;
+/// Largest password file read.
+const MAX_PASSWORD_BYTES: u64 = 1 << 16;
+
+/// Reads at most `cap` bytes; a larger file is an error rather than a memory hazard.
+fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(cap + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("file is larger than {cap} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
 /// Loads and decrypts one keystore file using the `.txt` next to it.
 pub fn load_one(json_path: &Path) -> Result<SecretKey, KeystoreError> {
     let file = json_path.display().to_string();
@@ -659,11 +688,13 @@ pub fn load_one(json_path: &Path) -> Result<SecretKey, KeystoreError> {
         path: path.to_path_buf(),
         source,
     };
-    let bytes = std::fs::read(json_path).map_err(|e| io("read", json_path, e))?;
+    let bytes = read_capped(json_path, MAX_KEYSTORE_BYTES).map_err(|e| io("read", json_path, e))?;
     let ks = from_json(&bytes, &file)?;
     let pw_path = json_path.with_extension("txt");
-    let pw_bytes =
-        Zeroizing::new(std::fs::read(&pw_path).map_err(|e| io("read password file", &pw_path, e))?);
+    let pw_bytes = Zeroizing::new(
+        read_capped(&pw_path, MAX_PASSWORD_BYTES)
+            .map_err(|e| io("read password file", &pw_path, e))?,
+    );
     let pw = std::str::from_utf8(&pw_bytes).map_err(|_| KeystoreError::Invalid {
         file: pw_path.display().to_string(),
         reason: "password file is not UTF-8".into(),
@@ -713,6 +744,7 @@ mod tests {
         assert_eq!(normalize_password("\u{fb01}").as_str(), "fi");
         assert_eq!(normalize_password("ü").as_str(), "u\u{308}");
         assert!(format!("{:?}", Password::new("secret")).contains("redacted"));
+        assert_eq!(Password::random_keymanager().expose().len(), 64);
         let p = Password::random();
         assert_eq!(p.expose().len(), 32);
         assert!(
