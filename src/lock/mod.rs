@@ -1,6 +1,14 @@
 //! Charon's file formats: cluster definitions and locks of every version, their
 //! SSZ hashes, signatures (EIP-712, ENR, k1, BLS), deposit data, builder
 //! registrations, EIP-2335 keystores, and verification.
+//!
+//! Reading and writing: [`Definition::from_json`] / [`Definition::to_json`] and
+//! [`Lock::from_json`] / [`Lock::to_json`] read like Go's `encoding/json` and
+//! write charon's exact bytes (hashes recomputed). Hashes:
+//! [`Definition::config_hash`], [`Definition::definition_hash`],
+//! [`Lock::lock_hash`]. Verification: [`verify_definition`] and [`verify_lock`]
+//! with [`VerifyOptions`] (charon's checks plus deposits by default), and
+//! [`datadir::verify_data_dir`] for a node's outputs.
 
 pub mod consensus;
 pub mod create;

@@ -19,6 +19,9 @@ use super::network::NetworkSet;
 use super::signing;
 use super::version::Version;
 
+/// Most operators a lock may have for its shares to be checked.
+pub const MAX_VERIFIED_OPERATORS: usize = 1024;
+
 /// What to verify and against which networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifyOptions {
@@ -327,6 +330,15 @@ fn lock_signatures(cx: Ctx, l: &Lock, opts: &VerifyOptions) -> Result<(), Verify
             return Ok(());
         }
         return Err(cx.err("empty lock aggregate signature", Subject::File));
+    }
+    // v1.3+ layouts cannot hash more than 256 operators; v1.0-v1.2 have no
+    // limit, and checking shares costs O(n * t) interpolations, so a hostile
+    // legacy lock could stall us. No real cluster comes near this.
+    if d.operators.len() > MAX_VERIFIED_OPERATORS {
+        return Err(cx.err("too many operators", Subject::File).with(format!(
+            "{} operators; at most {MAX_VERIFIED_OPERATORS} are supported",
+            d.operators.len()
+        )));
     }
     let agg = Signature::from_bytes(&l.signature_aggregate).map_err(|e| {
         cx.err("verify lock signature aggregate", Subject::File)
