@@ -922,3 +922,57 @@ async fn peerinfo_server_answers_with_dkg_fields() {
     assert!(resp.nickname.is_empty() && !resp.builder_api_enabled);
     assert!(resp.sent_at.is_some() && resp.started_at.is_some());
 }
+
+/// Sync streams to a server; the first opens fail and the next stream is
+/// dropped at once, as after a relay circuit reset.
+struct FlakySyncNet {
+    opens: std::sync::atomic::AtomicUsize,
+    server: Arc<SyncServer>,
+}
+
+impl OpenStream for FlakySyncNet {
+    type Stream = Pipe;
+
+    fn open(
+        &self,
+        _peer: usize,
+        protocol: &'static str,
+    ) -> impl std::future::Future<Output = std::io::Result<Pipe>> + Send {
+        let n = self.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let server = self.server.clone();
+        async move {
+            assert_eq!(protocol, protocols::SYNC);
+            if n < 2 {
+                return Err(std::io::Error::other("no route to peer"));
+            }
+            let (client, mut srv_end) = pipe();
+            if n == 2 {
+                drop(srv_end);
+            } else {
+                tokio::spawn(async move { server.serve(1, &mut srv_end).await });
+            }
+            Ok(client)
+        }
+    }
+}
+
+#[tokio::test]
+async fn sync_client_reconnects_until_shutdown() {
+    let ks = keys(2);
+    let server = Arc::new(SyncServer::new(Compat::V1_11, DEF_HASH, 0, pubkeys(&ks)).unwrap());
+    let local = Arc::new(SyncLocal::new(Compat::V1_11, &ks[1], &DEF_HASH, "").unwrap());
+    let client = Arc::new(SyncClient::new(0, local.clone()));
+    let net = Arc::new(FlakySyncNet {
+        opens: Default::default(),
+        server: server.clone(),
+    });
+    let (c, n) = (client.clone(), net.clone());
+    let run = tokio::spawn(async move { c.run(n.as_ref()).await });
+    server.await_all_connected().await.unwrap();
+    local.set_step(1);
+    server.await_all_at_step(1).await.unwrap();
+    local.begin_shutdown();
+    server.await_all_shutdown().await.unwrap();
+    run.await.unwrap().unwrap();
+    assert_eq!(net.opens.load(std::sync::atomic::Ordering::SeqCst), 4);
+}
