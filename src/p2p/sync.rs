@@ -450,6 +450,7 @@ pub struct SyncClient {
     peer: usize,
     local: Arc<SyncLocal>,
     connected: AtomicBool,
+    answered: AtomicBool,
 }
 
 impl SyncClient {
@@ -459,6 +460,7 @@ impl SyncClient {
             peer,
             local,
             connected: AtomicBool::new(false),
+            answered: AtomicBool::new(false),
         }
     }
 
@@ -509,6 +511,7 @@ impl SyncClient {
                 });
             }
             self.connected.store(true, Ordering::SeqCst);
+            self.answered.store(true, Ordering::SeqCst);
             if shutdown {
                 let _ = stream.close().await;
                 return Ok(SessionEnd::Shutdown);
@@ -519,7 +522,8 @@ impl SyncClient {
     /// Keeps a session to the peer up, reconnecting with backoff (at most 1 s)
     /// while reconnects are enabled, until shutdown completes or a fatal error.
     pub async fn run<O: OpenStream>(&self, opener: &O) -> Result<(), SyncError> {
-        let mut delay = Duration::from_millis(50);
+        const FIRST_DELAY: Duration = Duration::from_millis(50);
+        let mut delay = FIRST_DELAY;
         loop {
             let outcome = match opener.open(self.peer, SYNC).await {
                 Ok(mut stream) => self.run_session(&mut stream).await,
@@ -533,6 +537,10 @@ impl SyncClient {
                 Err(e @ SyncError::Stream { .. }) => {
                     if !self.local.reconnect.load(Ordering::SeqCst) {
                         return Err(e);
+                    }
+                    // A session that worked starts the backoff afresh.
+                    if self.answered.swap(false, Ordering::SeqCst) {
+                        delay = FIRST_DELAY;
                     }
                     tracing::debug!(peer = self.peer, error = %e, "sync stream lost; reconnecting");
                     tokio::time::sleep(delay).await;
