@@ -61,12 +61,14 @@ impl PublicKey {
         let arr: [u8; 48] = b
             .try_into()
             .map_err(|_| BlsError::Encoding { what: "public key" })?;
-        min_pk::PublicKey::key_validate(&arr).map_err(|_| BlsError::Encoding { what: "public key" })?;
+        min_pk::PublicKey::key_validate(&arr)
+            .map_err(|_| BlsError::Encoding { what: "public key" })?;
         Ok(PublicKey(arr))
     }
 
     fn to_blst(self) -> Result<min_pk::PublicKey, BlsError> {
-        min_pk::PublicKey::uncompress(&self.0).map_err(|_| BlsError::Encoding { what: "public key" })
+        min_pk::PublicKey::uncompress(&self.0)
+            .map_err(|_| BlsError::Encoding { what: "public key" })
     }
 }
 
@@ -146,7 +148,11 @@ pub fn aggregate(sigs: &[Signature]) -> Result<Signature, BlsError> {
 }
 
 /// Verifies an aggregate signature of many keys over one message.
-pub fn fast_aggregate_verify(pks: &[PublicKey], msg: &[u8], sig: &Signature) -> Result<(), BlsError> {
+pub fn fast_aggregate_verify(
+    pks: &[PublicKey],
+    msg: &[u8],
+    sig: &Signature,
+) -> Result<(), BlsError> {
     if pks.is_empty() {
         return Err(BlsError::Empty);
     }

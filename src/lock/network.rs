@@ -31,7 +31,12 @@ pub const NETWORKS: &[Network] = &[
     net("goerli", [0x00, 0x00, 0x10, 0x20], 5, 1_616_508_000),
     net("gnosis", [0x00, 0x00, 0x00, 0x64], 100, 1_638_993_340),
     net("chiado", [0x00, 0x00, 0x00, 0x6f], 10200, 1_665_396_300),
-    net("sepolia", [0x90, 0x00, 0x00, 0x69], 11_155_111, 1_655_733_600),
+    net(
+        "sepolia",
+        [0x90, 0x00, 0x00, 0x69],
+        11_155_111,
+        1_655_733_600,
+    ),
     net("hoodi", [0x10, 0x00, 0x09, 0x10], 560_048, 1_742_213_400),
 ];
 
@@ -81,12 +86,18 @@ mod tests {
     #[test]
     fn lookup_by_fork_version_and_name() {
         let s = NetworkSet::DEFAULT;
-        assert_eq!(s.by_fork_version(&[0x90, 0, 0, 0x69]).map(|n| n.chain_id), Some(11_155_111));
+        assert_eq!(
+            s.by_fork_version(&[0x90, 0, 0, 0x69]).map(|n| n.chain_id),
+            Some(11_155_111)
+        );
         assert_eq!(s.by_name("HOODI").map(|n| n.chain_id), Some(560_048));
         assert!(s.by_fork_version(&HOLESKY.genesis_fork_version).is_none());
         assert!(s.by_name("holesky").is_none());
         let h = NetworkSet::WITH_HOLESKY;
-        assert_eq!(h.by_fork_version(&[0x01, 0x01, 0x70, 0x00]).map(|n| n.name), Some("holesky"));
+        assert_eq!(
+            h.by_fork_version(&[0x01, 0x01, 0x70, 0x00]).map(|n| n.name),
+            Some("holesky")
+        );
         assert!(s.by_fork_version(&[1, 2, 3]).is_none());
     }
 }
