@@ -2,4 +2,22 @@
 //! SSZ hashes, signatures (EIP-712, ENR, k1, BLS), deposit data, builder
 //! registrations, EIP-2335 keystores, and verification.
 
+pub mod definition;
+pub mod eip712;
+pub mod enr;
+pub mod error;
+mod hash;
+pub mod json;
+pub mod k1;
+pub mod lockfile;
 pub mod network;
+pub mod signing;
+pub mod ssz;
+pub mod verify;
+pub mod version;
+
+pub use definition::{Creator, Definition, Operator, ValidatorAddresses};
+pub use error::{HashError, ParseError, Subject, VerifyError};
+pub use lockfile::{BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage};
+pub use verify::{VerifyOptions, verify_definition, verify_lock};
+pub use version::Version;

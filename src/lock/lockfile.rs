@@ -1,0 +1,311 @@
+//! The cluster lock (`cluster-lock.json`) of every version: the model, reading
+//! it as charon does, and writing charon's exact bytes.
+
+use super::definition::{Definition, nil_if_empty};
+use super::error::{HashError, ParseError};
+use super::hash;
+use super::json::{self, Field, Obj, Out};
+use super::version::Version;
+
+/// A deposit as recorded in the lock (`deposit_data` / `partial_deposit_data`).
+///
+/// Byte fields are kept as read: an empty deposit (v1.6/v1.7 locks from tests)
+/// is all empty strings with amount 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DepositData {
+    /// Validator public key (48 bytes).
+    pub pubkey: Vec<u8>,
+    /// Withdrawal credentials (32 bytes).
+    pub withdrawal_credentials: Vec<u8>,
+    /// Amount in gwei.
+    pub amount: u64,
+    /// BLS signature by the validator key (96 bytes).
+    pub signature: Vec<u8>,
+}
+
+/// The message of a pre-generated builder registration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistrationMessage {
+    /// Fee recipient (20 bytes).
+    pub fee_recipient: Vec<u8>,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// Validator public key (48 bytes).
+    pub pubkey: Vec<u8>,
+}
+
+/// A signed builder registration (v1.7+).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuilderRegistration {
+    /// The registration.
+    pub message: RegistrationMessage,
+    /// BLS signature by the validator key (96 bytes).
+    pub signature: Vec<u8>,
+}
+
+impl BuilderRegistration {
+    /// charon treats a registration missing any of these as absent.
+    pub fn is_missing(&self) -> bool {
+        self.signature.is_empty()
+            || self.message.fee_recipient.is_empty()
+            || self.message.pubkey.is_empty()
+    }
+}
+
+/// One distributed validator of a lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DistValidator {
+    /// The group public key (48 bytes).
+    pub pubkey: Vec<u8>,
+    /// Public key share of each operator, in operator order.
+    pub public_shares: Vec<Vec<u8>>,
+    /// Deposits: exactly one in v1.6/v1.7 (possibly empty), one per distinct
+    /// amount ascending from v1.8, none before v1.6.
+    pub deposit_data: Vec<DepositData>,
+    /// The pre-generated builder registration (v1.7+; zero before).
+    pub builder_registration: BuilderRegistration,
+}
+
+/// A cluster lock of any version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// The cluster definition the lock was made from.
+    pub definition: Definition,
+    /// The distributed validators, in order.
+    pub validators: Vec<DistValidator>,
+    /// Aggregate BLS signature of every share over the lock hash (96 bytes).
+    pub signature_aggregate: Vec<u8>,
+    /// v1.0/v1.1 only: `signature_aggregate` was JSON `null`.
+    pub signature_aggregate_null: bool,
+    /// The lock hash as stored in the file.
+    pub lock_hash: Vec<u8>,
+    /// One k1 signature of the lock hash per operator (v1.7+).
+    pub node_signatures: Vec<Vec<u8>>,
+}
+
+impl Lock {
+    /// Reads a `cluster-lock.json` as charon does. Hashes are not checked here.
+    pub fn from_json(bytes: &[u8]) -> Result<Lock, ParseError> {
+        let v = json::parse(bytes)?;
+        let top = Obj::new(&v, "")?;
+        let def_obj = top.object("cluster_definition")?;
+        let definition = Definition::from_obj(&def_obj)?;
+        let version = definition.version;
+        let b64 = version.uses_base64();
+
+        let mut validators = Vec::new();
+        for f in top.array("distributed_validators")?.unwrap_or_default() {
+            validators.push(parse_validator(&f, version)?);
+        }
+
+        let (signature_aggregate, signature_aggregate_null, lock_hash) = if b64 {
+            let (s, null) = top.base64("signature_aggregate")?;
+            (s, null, top.base64("lock_hash")?.0)
+        } else {
+            (
+                top.hex("signature_aggregate")?,
+                false,
+                top.hex("lock_hash")?,
+            )
+        };
+
+        let node_signatures = if version.has_registrations() {
+            top.array("node_signatures")?
+                .unwrap_or_default()
+                .iter()
+                .map(Field::hex)
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+
+        Ok(Lock {
+            definition,
+            validators,
+            signature_aggregate,
+            signature_aggregate_null,
+            lock_hash,
+            node_signatures,
+        })
+    }
+
+    /// The recomputed lock hash.
+    pub fn lock_hash(&self) -> Result<[u8; 32], HashError> {
+        hash::lock_root(self)
+    }
+
+    /// A copy with definition hashes and the lock hash recomputed.
+    pub fn with_hashes(&self) -> Result<Lock, HashError> {
+        let mut l = self.clone();
+        l.definition = l.definition.with_hashes()?;
+        l.lock_hash = l.lock_hash()?.to_vec();
+        Ok(l)
+    }
+
+    /// charon's bytes for this lock (`json.MarshalIndent(lock, "", " ")`) with all
+    /// hashes recomputed, as charon always does.
+    pub fn to_json(&self) -> Result<Vec<u8>, HashError> {
+        // The lock hash covers the stored config hash, so charon computes it
+        // before the embedded definition's hashes are refreshed.
+        let lock_hash = self.lock_hash()?;
+        let v = self.definition.version;
+        let b64 = v.uses_base64();
+        let dvs: Vec<Out> = self
+            .validators
+            .iter()
+            .map(|dv| validator_out(dv, v))
+            .collect();
+        let mut m = vec![
+            ("cluster_definition", self.definition.to_out()?),
+            ("distributed_validators", nil_if_empty(dvs)),
+        ];
+        if b64 {
+            m.push((
+                "signature_aggregate",
+                Out::base64(&self.signature_aggregate, self.signature_aggregate_null),
+            ));
+            m.push(("lock_hash", Out::base64(&lock_hash, false)));
+        } else {
+            m.push(("signature_aggregate", Out::hex(&self.signature_aggregate)));
+            m.push(("lock_hash", Out::hex(&lock_hash)));
+        }
+        if v.has_registrations() {
+            m.push((
+                "node_signatures",
+                Out::Arr(self.node_signatures.iter().map(|s| Out::hex(s)).collect()),
+            ));
+        }
+        Ok(json::write_indented(&Out::Obj(m)))
+    }
+}
+
+fn parse_validator(f: &Field<'_>, version: Version) -> Result<DistValidator, ParseError> {
+    let o = f.object()?;
+    let b64 = version.uses_base64();
+    let pubkey = o.hex("distributed_public_key")?;
+    let public_shares = o
+        .array("public_shares")?
+        .unwrap_or_default()
+        .iter()
+        .map(|s| if b64 { s.base64() } else { s.hex() })
+        .collect::<Result<Vec<_>, _>>()?;
+    if version < Version::V1_6 && !o.hex("fee_recipient_address")?.is_empty() {
+        return Err(ParseError::Rule(format!(
+            "{}: distributed validator fee recipient not supported anymore",
+            o.path
+        )));
+    }
+    let deposit_data = if version.has_partial_deposits() {
+        o.array("partial_deposit_data")?
+            .unwrap_or_default()
+            .iter()
+            .map(|d| parse_deposit(&d.object()?))
+            .collect::<Result<Vec<_>, _>>()?
+    } else if version.has_deposit_data() {
+        vec![parse_deposit(&o.object("deposit_data")?)?]
+    } else {
+        Vec::new()
+    };
+    let builder_registration = if version.has_registrations() {
+        let r = o.object("builder_registration")?;
+        let msg = r.object("message")?;
+        BuilderRegistration {
+            message: RegistrationMessage {
+                fee_recipient: msg.hex("fee_recipient")?,
+                gas_limit: msg.uint("gas_limit")?,
+                timestamp: msg.uint("timestamp")?,
+                pubkey: msg.hex("pubkey")?,
+            },
+            signature: r.hex("signature")?,
+        }
+    } else {
+        BuilderRegistration::default()
+    };
+    Ok(DistValidator {
+        pubkey,
+        public_shares,
+        deposit_data,
+        builder_registration,
+    })
+}
+
+fn parse_deposit(o: &Obj<'_>) -> Result<DepositData, ParseError> {
+    Ok(DepositData {
+        pubkey: o.hex("pubkey")?,
+        withdrawal_credentials: o.hex("withdrawal_credentials")?,
+        amount: match o.get("amount") {
+            Some(f) => f.quoted_uint()?,
+            None => 0,
+        },
+        signature: o.hex("signature")?,
+    })
+}
+
+fn deposit_out(d: &DepositData) -> Out {
+    Out::Obj(vec![
+        ("pubkey", Out::hex(&d.pubkey)),
+        (
+            "withdrawal_credentials",
+            Out::hex(&d.withdrawal_credentials),
+        ),
+        ("amount", Out::Str(d.amount.to_string())),
+        ("signature", Out::hex(&d.signature)),
+    ])
+}
+
+fn registration_out(r: &BuilderRegistration) -> Out {
+    Out::Obj(vec![
+        (
+            "message",
+            Out::Obj(vec![
+                ("fee_recipient", Out::hex(&r.message.fee_recipient)),
+                ("gas_limit", Out::Num(r.message.gas_limit)),
+                ("timestamp", Out::Num(r.message.timestamp)),
+                ("pubkey", Out::hex(&r.message.pubkey)),
+            ]),
+        ),
+        ("signature", Out::hex(&r.signature)),
+    ])
+}
+
+fn validator_out(dv: &DistValidator, v: Version) -> Out {
+    let mut m = vec![("distributed_public_key", Out::hex(&dv.pubkey))];
+    if !dv.public_shares.is_empty() {
+        let shares = dv
+            .public_shares
+            .iter()
+            .map(|s| {
+                if v.uses_base64() {
+                    Out::base64(s, false)
+                } else {
+                    Out::hex(s)
+                }
+            })
+            .collect();
+        m.push(("public_shares", Out::Arr(shares)));
+    }
+    if v.has_partial_deposits() {
+        m.push((
+            "builder_registration",
+            registration_out(&dv.builder_registration),
+        ));
+        if !dv.deposit_data.is_empty() {
+            m.push((
+                "partial_deposit_data",
+                Out::Arr(dv.deposit_data.iter().map(deposit_out).collect()),
+            ));
+        }
+    } else if v.has_deposit_data() {
+        let first = dv.deposit_data.first().cloned().unwrap_or_default();
+        m.push(("deposit_data", deposit_out(&first)));
+        if v.has_registrations() {
+            m.push((
+                "builder_registration",
+                registration_out(&dv.builder_registration),
+            ));
+        }
+    }
+    Out::Obj(m)
+}

@@ -1,0 +1,614 @@
+//! Verification of definitions and locks, equal to charon v1.11's
+//! `VerifyHashes` + `VerifySignatures` (in the same order, with charon's error
+//! texts as check names), plus deposit-data signatures, which charon skips.
+
+use std::collections::HashSet;
+
+use crate::frost::bls::{self, PublicKey, Signature};
+
+use super::definition::Definition;
+use super::eip712;
+use super::enr::Enr;
+use super::error::{Subject, VerifyError};
+use super::k1::{self, K1Error};
+use super::lockfile::{DepositData, Lock};
+use super::network::NetworkSet;
+use super::signing;
+use super::version::Version;
+
+/// What to verify and against which networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Networks whose fork versions are known (holesky only if allowed).
+    pub networks: NetworkSet,
+    /// Also verify deposit-data signatures and contents (charon does not).
+    pub check_deposits: bool,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            networks: NetworkSet::DEFAULT,
+            check_deposits: true,
+        }
+    }
+}
+
+impl VerifyOptions {
+    /// charon v1.11's exact checks: default networks, no deposit checks.
+    pub const CHARON: VerifyOptions = VerifyOptions {
+        networks: NetworkSet::DEFAULT,
+        check_deposits: false,
+    };
+}
+
+/// Builds errors for one kind of file.
+#[derive(Clone, Copy)]
+struct Ctx {
+    kind: &'static str,
+}
+
+impl Ctx {
+    fn err(self, check: &'static str, subject: Subject) -> VerifyError {
+        VerifyError::new(self.kind, check, subject)
+    }
+}
+
+/// Verifies a definition: hashes, then EIP-712 signatures.
+pub fn verify_definition(d: &Definition, opts: &VerifyOptions) -> Result<(), VerifyError> {
+    let cx = Ctx { kind: "definition" };
+    definition_hashes(cx, d)?;
+    definition_signatures(cx, d, opts)
+}
+
+/// Verifies only a definition's `config_hash` and `definition_hash`.
+pub fn verify_definition_hashes(d: &Definition) -> Result<(), VerifyError> {
+    definition_hashes(Ctx { kind: "definition" }, d)
+}
+
+/// Verifies only a definition's operator and creator signatures.
+pub fn verify_definition_signatures(
+    d: &Definition,
+    opts: &VerifyOptions,
+) -> Result<(), VerifyError> {
+    definition_signatures(Ctx { kind: "definition" }, d, opts)
+}
+
+/// Verifies a lock as charon's `LoadClusterLock` does, then (if enabled) its
+/// deposit data.
+pub fn verify_lock(l: &Lock, opts: &VerifyOptions) -> Result<(), VerifyError> {
+    let cx = Ctx { kind: "lock" };
+    lock_hashes(cx, l)?;
+    lock_signatures(cx, l, opts)?;
+    if opts.check_deposits {
+        deposits(cx, l)?;
+    }
+    Ok(())
+}
+
+/// Verifies only a lock's hashes and validator count.
+pub fn verify_lock_hashes(l: &Lock) -> Result<(), VerifyError> {
+    lock_hashes(Ctx { kind: "lock" }, l)
+}
+
+fn definition_hashes(cx: Ctx, d: &Definition) -> Result<(), VerifyError> {
+    let config = d.config_hash().map_err(|e| {
+        cx.err("cannot compute config hash", Subject::File)
+            .with(e.to_string())
+    })?;
+    if d.config_hash != config {
+        return Err(cx.err("invalid config hash", Subject::File).with(format!(
+            "file has {}, computed 0x{}",
+            show_hex(&d.config_hash),
+            hex::encode(config)
+        )));
+    }
+    let def = d.definition_hash().map_err(|e| {
+        cx.err("cannot compute definition hash", Subject::File)
+            .with(e.to_string())
+    })?;
+    if d.definition_hash != def {
+        return Err(cx
+            .err("invalid definition hash", Subject::File)
+            .with(format!(
+                "file has {}, computed 0x{}",
+                show_hex(&d.definition_hash),
+                hex::encode(def)
+            )));
+    }
+    Ok(())
+}
+
+fn show_hex(b: &[u8]) -> String {
+    if b.is_empty() {
+        "nothing".into()
+    } else {
+        format!("0x{}", hex::encode(b))
+    }
+}
+
+fn lock_hashes(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
+    definition_hashes(cx, &l.definition)?;
+    if l.validators.len() as u64 != l.definition.num_validators {
+        return Err(cx
+            .err("lock validators count mismatch", Subject::File)
+            .with(format!(
+                "num_validators is {}, the lock has {} distributed validators",
+                l.definition.num_validators,
+                l.validators.len()
+            )));
+    }
+    let h = l.lock_hash().map_err(|e| {
+        cx.err("cannot compute lock hash", Subject::File)
+            .with(e.to_string())
+    })?;
+    if l.lock_hash != h {
+        return Err(cx.err("invalid lock hash", Subject::File).with(format!(
+            "file has {}, computed 0x{}",
+            show_hex(&l.lock_hash),
+            hex::encode(h)
+        )));
+    }
+    Ok(())
+}
+
+/// Verification state of one EOA signature check (charon `verifySigOrERC1271`
+/// without an execution client: only 65-byte EOA signatures can pass).
+fn eoa_check(
+    cx: Ctx,
+    address: &str,
+    digest: &[u8; 32],
+    sig: &[u8],
+    invalid: &'static str,
+    subject: Subject,
+) -> Result<(), VerifyError> {
+    if sig.len() != 65 {
+        // A Safe (ERC-1271) signature needs an execution client to check.
+        return Err(cx.err(invalid, subject).with(format!(
+            "{}-byte signature can only be a contract-wallet signature, which cannot be checked offline",
+            sig.len()
+        )));
+    }
+    let want = k1::parse_address(address).map_err(|e| {
+        cx.err("invalid ethereum address", subject)
+            .with(e.to_string())
+    })?;
+    let pk = k1::recover65(digest, sig).map_err(|e| match e {
+        K1Error::RecoveryId(_) => cx
+            .err("invalid recovery id", subject)
+            .with(format!("pubkey from signature: {e}")),
+        e => cx.err("pubkey from signature", subject).with(e.to_string()),
+    })?;
+    let got = k1::address_from_pubkey(&pk);
+    if got != want {
+        return Err(cx.err(invalid, subject).with(format!(
+            "signed by {}, expected {}",
+            k1::checksum_address(&got),
+            address
+        )));
+    }
+    Ok(())
+}
+
+fn signature_length(cx: Ctx, v: Version, sig: &[u8], subject: Subject) -> Result<(), VerifyError> {
+    if sig.is_empty() {
+        return Ok(());
+    }
+    let bad = |why: String| Err(cx.err("invalid signature length", subject).with(why));
+    if v < Version::V1_11 {
+        if sig.len() != 65 {
+            return bad(format!("signature must be 65 bytes, got {}", sig.len()));
+        }
+    } else if sig.len() % 65 != 0 {
+        return bad(format!(
+            "signature must be multiple of 65 bytes, got {}",
+            sig.len()
+        ));
+    } else if sig.len() > 32 * 65 {
+        return bad(format!(
+            "signature exceeds maximum length: {} bytes",
+            sig.len()
+        ));
+    }
+    Ok(())
+}
+
+fn definition_signatures(cx: Ctx, d: &Definition, opts: &VerifyOptions) -> Result<(), VerifyError> {
+    let v = d.version;
+    if !v.supports_eip712() {
+        if let Some(i) = d
+            .operators
+            .iter()
+            .position(|o| !o.config_signature.is_empty() || !o.enr_signature.is_empty())
+        {
+            return Err(cx.err(
+                "older version signatures not supported",
+                Subject::Operator(i),
+            ));
+        }
+        return Ok(());
+    }
+    signature_length(cx, v, &d.creator.config_signature, Subject::Creator)?;
+    let chain_id = eip712::chain_id(&d.fork_version, opts.networks).ok_or_else(|| {
+        cx.err("invalid fork version", Subject::File).with(format!(
+            "no known network has fork version {}",
+            show_hex(&d.fork_version)
+        ))
+    })?;
+    let op_digest = eip712::operator_config_digest(v, &d.config_hash, chain_id);
+
+    let mut unsigned = 0usize;
+    for (i, o) in d.operators.iter().enumerate() {
+        let subject = Subject::Operator(i);
+        if o.address.is_empty() && o.enr_signature.is_empty() && o.config_signature.is_empty() {
+            unsigned += 1;
+            continue;
+        }
+        if o.enr_signature.is_empty() {
+            return Err(cx.err("empty operator enr signature", subject));
+        }
+        if o.config_signature.is_empty() {
+            return Err(cx.err("empty operator config signature", subject));
+        }
+        signature_length(cx, v, &o.config_signature, subject)?;
+        signature_length(cx, v, &o.enr_signature, subject)?;
+        eoa_check(
+            cx,
+            &o.address,
+            &op_digest,
+            &o.config_signature,
+            "invalid operator config signature",
+            subject,
+        )?;
+        let enr_digest = eip712::enr_digest(&o.enr, chain_id);
+        eoa_check(
+            cx,
+            &o.address,
+            &enr_digest,
+            &o.enr_signature,
+            "invalid operator enr signature",
+            subject,
+        )?;
+    }
+    if unsigned > 0 && unsigned != d.operators.len() {
+        return Err(cx.err("some operators signed while others did not", Subject::File));
+    }
+
+    let c = &d.creator;
+    if v == Version::V1_3 {
+        if !c.config_signature.is_empty() {
+            return Err(cx.err(
+                "unexpected creator config signature in old version",
+                Subject::Creator,
+            ));
+        }
+    } else if c.address.is_empty() && c.config_signature.is_empty() {
+        if unsigned == 0 {
+            return Err(cx.err("operators signed while creator did not", Subject::Creator));
+        }
+    } else {
+        if c.config_signature.is_empty() {
+            return Err(cx.err("empty creator config signature", Subject::Creator));
+        }
+        let digest = eip712::creator_config_digest(&d.config_hash, chain_id);
+        eoa_check(
+            cx,
+            &c.address,
+            &digest,
+            &c.config_signature,
+            "invalid creator config signature",
+            Subject::Creator,
+        )?;
+    }
+    Ok(())
+}
+
+fn parse_pubkey(
+    cx: Ctx,
+    b: &[u8],
+    check: &'static str,
+    subject: Subject,
+) -> Result<PublicKey, VerifyError> {
+    PublicKey::from_bytes(b).map_err(|e| {
+        cx.err(check, subject)
+            .with(format!("{} bytes: {e}", b.len()))
+    })
+}
+
+fn lock_signatures(cx: Ctx, l: &Lock, opts: &VerifyOptions) -> Result<(), VerifyError> {
+    let d = &l.definition;
+    let v = d.version;
+    definition_signatures(cx, d, opts)?;
+
+    if l.signature_aggregate.is_empty() {
+        if v.uses_base64() {
+            // Early `charon create cluster` left it empty; charon stops here.
+            return Ok(());
+        }
+        return Err(cx.err("empty lock aggregate signature", Subject::File));
+    }
+    let agg = Signature::from_bytes(&l.signature_aggregate).map_err(|e| {
+        cx.err("verify lock signature aggregate", Subject::File)
+            .with(format!(
+                "{}-byte signature_aggregate: {e}",
+                l.signature_aggregate.len()
+            ))
+    })?;
+
+    let mut seen_keys: HashSet<[u8; 48]> = HashSet::with_capacity(l.validators.len());
+    let mut all_shares: Vec<PublicKey> = Vec::with_capacity(l.validators.len() * d.operators.len());
+    for (i, dv) in l.validators.iter().enumerate() {
+        if dv.public_shares.len() != d.operators.len() {
+            return Err(cx
+                .err("invalid public share count", Subject::Validator(i))
+                .with(format!(
+                    "expected {} (one per operator), got {}",
+                    d.operators.len(),
+                    dv.public_shares.len()
+                )));
+        }
+        let key = parse_pubkey(
+            cx,
+            &dv.pubkey,
+            "invalid distributed public key",
+            Subject::Validator(i),
+        )?;
+        if !seen_keys.insert(key.0) {
+            return Err(cx.err(
+                "duplicate distributed validator public key",
+                Subject::Validator(i),
+            ));
+        }
+        let mut seen_shares: HashSet<[u8; 48]> = HashSet::with_capacity(dv.public_shares.len());
+        let mut shares = Vec::with_capacity(dv.public_shares.len());
+        for (j, s) in dv.public_shares.iter().enumerate() {
+            let subject = Subject::Share {
+                validator: i,
+                share: j,
+            };
+            let pk = parse_pubkey(cx, s, "invalid public share", subject)?;
+            if !seen_shares.insert(pk.0) {
+                return Err(cx.err("duplicate public share", subject));
+            }
+            shares.push(pk);
+        }
+        shares_reconstruct(cx, i, &key, &shares, d.threshold)?;
+        all_shares.extend_from_slice(&shares);
+    }
+
+    let lock_hash = l.lock_hash().map_err(|e| {
+        cx.err("cannot compute lock hash", Subject::File)
+            .with(e.to_string())
+    })?;
+    bls::fast_aggregate_verify(&all_shares, &lock_hash, &agg).map_err(|e| {
+        cx.err("verify lock signature aggregate", Subject::File)
+            .with(e.to_string())
+    })?;
+
+    builder_registrations(cx, l)?;
+    node_signatures(cx, l)
+}
+
+/// Shares `1..t` must interpolate to the group key, and every further share
+/// must lie on the same polynomial (with shares `1..t-1`).
+fn shares_reconstruct(
+    cx: Ctx,
+    validator: usize,
+    key: &PublicKey,
+    shares: &[PublicKey],
+    threshold: u64,
+) -> Result<(), VerifyError> {
+    let subject = Subject::Validator(validator);
+    let t = usize::try_from(threshold).unwrap_or(usize::MAX);
+    if t < 1 || t > shares.len() {
+        return Err(cx.err("invalid threshold", subject).with(format!(
+            "threshold {threshold} with {} shares",
+            shares.len()
+        )));
+    }
+    let indexed: Vec<(u64, PublicKey)> = shares
+        .iter()
+        .enumerate()
+        .map(|(j, s)| (j as u64 + 1, *s))
+        .collect();
+    let base = indexed.get(..t).unwrap_or_default();
+    let recovered = combine_public_shares(base).map_err(|e| {
+        cx.err("recover distributed public key from shares", subject)
+            .with(e.to_string())
+    })?;
+    if recovered != *key {
+        return Err(cx.err(
+            "public shares do not reconstruct distributed public key",
+            subject,
+        ));
+    }
+    let prefix = indexed.get(..t - 1).unwrap_or_default();
+    for (j, extra) in indexed.iter().enumerate().skip(t) {
+        let mut subset = prefix.to_vec();
+        subset.push(*extra);
+        let share_subject = Subject::Share {
+            validator,
+            share: j,
+        };
+        let recovered = combine_public_shares(&subset).map_err(|e| {
+            cx.err("verify extra share", share_subject)
+                .with(e.to_string())
+        })?;
+        if recovered != *key {
+            return Err(cx.err(
+                "extra share does not lie on distributed key polynomial",
+                share_subject,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn builder_registrations(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
+    let d = &l.definition;
+    for (i, dv) in l.validators.iter().enumerate() {
+        let subject = Subject::Validator(i);
+        let reg = &dv.builder_registration;
+        if !d.version.has_registrations() {
+            if !reg.is_missing() {
+                return Err(cx.err("unexpected validator registration", subject));
+            }
+            continue;
+        }
+        if reg.is_missing() {
+            return Err(cx.err("missing validator registration", subject));
+        }
+        let wrap = |check: &'static str, why: String| {
+            cx.err(check, subject)
+                .with(format!("verify pre-generated builder registrations: {why}"))
+        };
+        // charon rebuilds the message from the definition's fee recipient and
+        // the DV key, ignoring the message's own copies.
+        let fee = d
+            .validator_addresses(i)
+            .map(|a| a.fee_recipient_address.as_str())
+            .unwrap_or_default();
+        let fee = k1::parse_address(fee)
+            .map_err(|e| wrap("invalid fee recipient address", e.to_string()))?;
+        let fork: [u8; 4] = d.fork_version.as_slice().try_into().map_err(|_| {
+            wrap(
+                "invalid fork version",
+                format!("{} bytes", d.fork_version.len()),
+            )
+        })?;
+        let pubkey = parse_pubkey(cx, &dv.pubkey, "invalid distributed public key", subject)?;
+        let root = signing::registration_signing_root(
+            &fee,
+            reg.message.gas_limit,
+            reg.message.timestamp,
+            &pubkey.0,
+            fork,
+        );
+        let sig = Signature::from_bytes(&reg.signature)
+            .map_err(|e| wrap("verify builder registration signature", e.to_string()))?;
+        bls::verify(&pubkey, &root, &sig)
+            .map_err(|e| wrap("verify builder registration signature", e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn node_signatures(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
+    let d = &l.definition;
+    if !d.version.has_registrations() {
+        if !l.node_signatures.is_empty() {
+            return Err(cx.err("unexpected node signatures", Subject::File));
+        }
+        return Ok(());
+    }
+    if l.node_signatures.len() != d.operators.len() {
+        return Err(cx
+            .err("invalid node signature count", Subject::File)
+            .with(format!(
+                "expected {} (one per operator), got {}",
+                d.operators.len(),
+                l.node_signatures.len()
+            )));
+    }
+    for (i, (op, sig)) in d.operators.iter().zip(&l.node_signatures).enumerate() {
+        let subject = Subject::Operator(i);
+        let enr =
+            Enr::parse(&op.enr).map_err(|e| cx.err("operator ENR", subject).with(e.to_string()))?;
+        // charon checks against the lock hash stored in the file.
+        match k1::verify65(enr.public_key(), &l.lock_hash, sig) {
+            Ok(true) => {}
+            Ok(false) => return Err(cx.err("invalid node signature", subject)),
+            Err(K1Error::RecoveryId(v)) => {
+                return Err(cx
+                    .err("invalid recovery id", subject)
+                    .with(format!("node signature V = {v}")));
+            }
+            Err(e) => {
+                return Err(cx
+                    .err("invalid node signature", subject)
+                    .with(e.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_empty_deposit(dd: &DepositData) -> bool {
+    dd.pubkey.is_empty()
+        && dd.withdrawal_credentials.is_empty()
+        && dd.amount == 0
+        && dd.signature.is_empty()
+}
+
+/// Deposit data (not checked by charon): each deposit is for the DV key, pays
+/// the definition's withdrawal address, and carries a valid signature by the DV
+/// key. Empty placeholder deposits of v1.6/v1.7 test locks are skipped.
+fn deposits(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
+    let d = &l.definition;
+    if !d.version.has_deposit_data() {
+        return Ok(());
+    }
+    let Ok(fork) = <[u8; 4]>::try_from(d.fork_version.as_slice()) else {
+        return Err(cx.err("invalid fork version", Subject::File));
+    };
+    for (i, dv) in l.validators.iter().enumerate() {
+        for (j, dd) in dv.deposit_data.iter().enumerate() {
+            if is_empty_deposit(dd) {
+                continue;
+            }
+            let subject = Subject::Deposit {
+                validator: i,
+                deposit: j,
+            };
+            if dd.pubkey != dv.pubkey {
+                return Err(cx.err(
+                    "deposit data pubkey does not match distributed public key",
+                    subject,
+                ));
+            }
+            if let Some(addrs) = d.validator_addresses(i) {
+                let want = k1::parse_address(&addrs.withdrawal_address)
+                    .ok()
+                    .map(|a| signing::withdrawal_credentials(&a, d.compounding));
+                if want.as_ref().map(|w| w.as_slice()) != Some(dd.withdrawal_credentials.as_slice())
+                {
+                    return Err(cx
+                        .err(
+                            "deposit data withdrawal credentials do not match withdrawal address",
+                            subject,
+                        )
+                        .with(format!(
+                            "credentials {}, withdrawal address {:?}",
+                            show_hex(&dd.withdrawal_credentials),
+                            addrs.withdrawal_address
+                        )));
+                }
+            }
+            if dd.amount == 0 {
+                return Err(cx
+                    .err("invalid deposit amount", subject)
+                    .with("amount is 0"));
+            }
+            let pubkey = parse_pubkey(cx, &dd.pubkey, "invalid deposit data pubkey", subject)?;
+            let wc: [u8; 32] = dd
+                .withdrawal_credentials
+                .as_slice()
+                .try_into()
+                .map_err(|_| cx.err("invalid deposit data withdrawal credentials", subject))?;
+            let root = signing::deposit_signing_root(&pubkey.0, &wc, dd.amount, fork);
+            let sig = Signature::from_bytes(&dd.signature).map_err(|e| {
+                cx.err("invalid deposit data signature", subject)
+                    .with(e.to_string())
+            })?;
+            bls::verify(&pubkey, &root, &sig).map_err(|e| {
+                cx.err("invalid deposit data signature", subject)
+                    .with(e.to_string())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+// Placeholder until `frost::bls::combine_public_shares` lands.
+fn combine_public_shares(_shares: &[(u64, PublicKey)]) -> Result<PublicKey, bls::BlsError> {
+    Err(bls::BlsError::Empty)
+}
