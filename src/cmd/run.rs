@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(value_name = "ENR_FILE_PATH")]
     pub enr_file: Option<PathBuf>,
     #[command(flatten)]
-    pub settings: Settings,
+    pub settings: Box<Settings>,
 }
 
 /// Exit code: the DKG completed or a lock already existed.

@@ -343,6 +343,25 @@ impl ObolApi {
         .map(|(_, v)| v)
     }
 
+    /// `POST /v1/definition`: publishes a new definition signed by its creator
+    /// (`creator_signature` is the EIP-712 `CreatorConfigHash` signature).
+    pub async fn create_definition(
+        &self,
+        def: &Value,
+        creator_signature: &str,
+    ) -> Result<Value, ApiError> {
+        let what = "publishing a new cluster definition".to_string();
+        self.request(
+            Method::POST,
+            "/v1/definition",
+            Some(def),
+            Some(creator_signature),
+            &what,
+        )
+        .await
+        .map(|(_, v)| v)
+    }
+
     /// `POST {publish_base}/lock`: publishes a cluster lock; a 409 means another
     /// node was first. `publish_base` is e.g. `https://api.obol.tech/v1`.
     pub async fn publish_lock(&self, lock: &Value) -> Result<PublishOutcome, ApiError> {

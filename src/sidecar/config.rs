@@ -390,12 +390,12 @@ impl DkgFlags {
             }
         }
         let external_ip = non_empty(&self.p2p_external_ip);
-        if let Some(ip) = &external_ip {
-            if ip.parse::<std::net::IpAddr>().is_err() {
-                return Err(bad(format!(
-                    "CHARON_P2P_EXTERNAL_IP {ip:?} is not an IP address"
-                )));
-            }
+        if let Some(ip) = &external_ip
+            && ip.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(bad(format!(
+                "CHARON_P2P_EXTERNAL_IP {ip:?} is not an IP address"
+            )));
         }
         let publish = parse_bool("CHARON_PUBLISH", &self.publish)?;
         let publish_address = match non_empty(&self.publish_address) {
@@ -413,12 +413,12 @@ impl DkgFlags {
             None => format!("{}/v1", api.as_str().trim_end_matches('/')),
         };
         let nickname = non_empty(&self.nickname);
-        if let Some(n) = &nickname {
-            if n.chars().count() > 32 {
-                return Err(bad(format!(
-                    "CHARON_NICKNAME {n:?} is longer than 32 characters"
-                )));
-            }
+        if let Some(n) = &nickname
+            && n.chars().count() > 32
+        {
+            return Err(bad(format!(
+                "CHARON_NICKNAME {n:?} is longer than 32 characters"
+            )));
         }
         let timeout = parse_go_duration("CHARON_TIMEOUT", &self.timeout)?;
         if timeout.is_zero() {
@@ -639,7 +639,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_naming_the_variable() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Settings)>)> = vec![
+        type Mutate = Box<dyn Fn(&mut Settings)>;
+        let cases: Vec<(&str, Mutate)> = vec![
             ("OPERATOR_ADDRESS", Box::new(|s| s.operator_address = None)),
             (
                 "OPERATOR_ADDRESS",

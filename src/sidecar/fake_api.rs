@@ -163,15 +163,14 @@ impl FakeApi {
     pub fn put_definition(&self, def: Value) {
         let mut s = self.shared.lock();
         let h = config_hash(&def);
-        if let Some(h) = &h {
-            if let Some(slot) = s
+        if let Some(h) = &h
+            && let Some(slot) = s
                 .definitions
                 .iter_mut()
                 .find(|d| config_hash(d).as_ref() == Some(h))
-            {
-                *slot = def;
-                return;
-            }
+        {
+            *slot = def;
+            return;
         }
         s.definitions.push(def);
     }

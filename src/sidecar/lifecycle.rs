@@ -287,10 +287,10 @@ impl<R: DkgRunner> Sidecar<R> {
             .map_err(|e| format!("cannot read it ({e})"))?;
         let def: Value =
             serde_json::from_slice(&bytes).map_err(|e| format!("not valid JSON ({e})"))?;
-        if let Some(t) = &self.config.target_config_hash {
-            if config_hash(&def).as_deref() != Some(t.as_str()) {
-                return Err(format!("its config hash is not TARGET_CONFIG_HASH {t}"));
-            }
+        if let Some(t) = &self.config.target_config_hash
+            && config_hash(&def).as_deref() != Some(t.as_str())
+        {
+            return Err(format!("its config hash is not TARGET_CONFIG_HASH {t}"));
         }
         match classify(&def, me) {
             Status::Ready => {}
@@ -334,13 +334,13 @@ impl<R: DkgRunner> Sidecar<R> {
         let mut invitation: Option<&Value> = None;
         for def in &defs {
             let hash = config_hash(def).unwrap_or_default();
-            if let Some(t) = &cfg.target_config_hash {
-                if &hash != t {
-                    tracing::warn!(
-                        "Obol API returned definition {hash} when asked for {t}; ignoring it"
-                    );
-                    continue;
-                }
+            if let Some(t) = &cfg.target_config_hash
+                && &hash != t
+            {
+                tracing::warn!(
+                    "Obol API returned definition {hash} when asked for {t}; ignoring it"
+                );
+                continue;
             }
             if let Some(want) = cfg.chain_id {
                 match defn::chain_id(text(def, "fork_version")) {
