@@ -12,6 +12,7 @@ pub mod artifacts;
 pub mod backoff;
 pub mod config;
 pub mod defn;
+pub mod demo;
 pub mod fake_api;
 pub mod fixture;
 pub mod identity;
