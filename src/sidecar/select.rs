@@ -169,3 +169,114 @@ pub fn describe(def: &Value) -> String {
         }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sidecar::defn;
+    use serde_json::json;
+
+    fn me() -> Me {
+        let key = defn::parse_secret_key(&hex::encode([7u8; 32])).unwrap();
+        Me {
+            operator_address: "0xAbCdEf0000000000000000000000000000000001".into(),
+            enr: defn::enr_from_key(&key).unwrap(),
+            enr_pubkey: defn::public_key(&key),
+        }
+    }
+
+    fn def(ops: Value) -> Value {
+        json!({"config_hash": format!("0x{}", "ab".repeat(32)), "operators": ops})
+    }
+
+    fn op(addr: &str, enr: &str, signed: bool) -> Value {
+        let s = if signed { "0x01" } else { "" };
+        json!({"address": addr, "enr": enr, "config_signature": s, "enr_signature": s})
+    }
+
+    #[test]
+    fn classification() {
+        let m = me();
+        let ours = "0xabcdef0000000000000000000000000000000001";
+        let other = "0x0000000000000000000000000000000000000002";
+        let other_key = defn::parse_secret_key(&hex::encode([8u8; 32])).unwrap();
+        let other_enr = defn::enr_from_key(&other_key).unwrap();
+        let cases = [
+            (
+                def(json!([op(ours, &m.enr, true), op(other, "enr:x", true)])),
+                Status::Ready,
+            ),
+            (
+                def(json!([op(ours, &m.enr, true), op(other, "", false)])),
+                Status::WaitingForOthers {
+                    signed: 1,
+                    total: 2,
+                },
+            ),
+            (
+                def(json!([op(ours, "", false), op(other, "enr:x", true)])),
+                Status::NeedsOurAcceptance,
+            ),
+            (
+                def(json!([
+                    op(ours, &other_enr, true),
+                    op(other, "enr:x", true)
+                ])),
+                Status::EnrMismatch {
+                    found: other_enr.clone(),
+                },
+            ),
+            (def(json!([op(other, &m.enr, true)])), Status::NotOurs),
+            (
+                def(json!([op("", &m.enr, false), op("", &other_enr, false)])),
+                Status::Ready,
+            ),
+            (def(json!([op("", &other_enr, false)])), Status::NotOurs),
+            // A null address next to ours does not hide ours.
+            (
+                def(json!([{"address": null, "enr": null}, op(ours, "", false)])),
+                Status::NeedsOurAcceptance,
+            ),
+            // Missing signature fields count as unsigned.
+            (
+                def(json!([{"address": ours, "enr": m.enr}])),
+                Status::NeedsOurAcceptance,
+            ),
+        ];
+        for (i, (d, want)) in cases.into_iter().enumerate() {
+            assert_eq!(classify(&d, &m), want, "case {i}");
+        }
+        for bad in [
+            json!(null),
+            json!({"operators": []}),
+            json!({"config_hash": "0x12", "operators": [op(ours, "", false)]}),
+            def(json!([])),
+            def(json!(["x"])),
+            def(json!({})),
+        ] {
+            assert!(matches!(classify(&bad, &m), Status::Malformed(_)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn enr_matching_by_key() {
+        let m = me();
+        assert!(m.enr_matches(&format!("  {}\n", m.enr)));
+        assert!(!m.enr_matches(""));
+        assert!(!m.enr_matches("enr:garbage"));
+    }
+
+    #[test]
+    fn newest_first_ordering() {
+        let mut v = vec![
+            json!({"timestamp": "2026-01-01T00:00:00Z", "n": 1}),
+            json!({"timestamp": "garbage", "n": 2}),
+            json!({"timestamp": "2026-03-01T00:00:00.123Z", "n": 3}),
+            json!({"n": 4}),
+            json!({"timestamp": "2026-02-01T00:00:00+01:00", "n": 5}),
+        ];
+        newest_first(&mut v);
+        let order: Vec<u64> = v.iter().map(|d| d["n"].as_u64().unwrap()).collect();
+        assert_eq!(order, [3, 5, 1, 2, 4]);
+    }
+}
