@@ -725,3 +725,60 @@ async fn stale_outputs_of_a_crashed_run_are_set_aside() {
         "old share"
     );
 }
+
+const GOLDEN_LOCK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/vectors/charon__cluster__examples__cluster-lock-003.json"
+);
+
+#[tokio::test]
+async fn lock_hash_mode_fetches_and_verifies_the_lock() {
+    let lock: Value = serde_json::from_slice(&std::fs::read(GOLDEN_LOCK).unwrap()).unwrap();
+    let hash = lock["lock_hash"].as_str().unwrap().to_string();
+    let c = ClusterFixture::new("unused", 3, 2, 1, &ts(1)).unwrap();
+
+    // Genuine lock, hash given by the chart's lockhash file.
+    let api = fake(FakeApiOptions::default()).await;
+    api.put_definition(lock["cluster_definition"].clone());
+    let client = ObolApi::new(&api.url(), Duration::from_secs(2), RetryPolicy::default()).unwrap();
+    client.publish_lock(&lock).await.unwrap();
+    let n = node(&c.operators[0], &api.url(), |_| {});
+    std::fs::create_dir_all(&n.data_dir).unwrap();
+    std::fs::write(n.data_dir.join("lockhash"), format!("{hash}\n")).unwrap();
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_until_done(&sidecar(&n, dkg.clone()), Duration::from_secs(10)).await,
+        Outcome::LockFetched
+    );
+    assert!(dkg.calls().is_empty());
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(n.data_dir.join("cluster-lock.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["lock_hash"], lock["lock_hash"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(n.data_dir.join("cluster-lock.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o444);
+    }
+
+    // A tampered lock under the same hash is never written.
+    let api = fake(FakeApiOptions::default()).await;
+    let mut bad = lock.clone();
+    bad["cluster_definition"]["name"] = json!("tampered");
+    api.put_definition(bad["cluster_definition"].clone());
+    let client = ObolApi::new(&api.url(), Duration::from_secs(2), RetryPolicy::default()).unwrap();
+    client.publish_lock(&bad).await.unwrap();
+    let n = node(&c.operators[0], &api.url(), |s| {
+        s.lock_hash = Some(hash.clone())
+    });
+    assert_eq!(
+        run_for(&sidecar(&n, FakeDkg::default()), Duration::from_millis(500)).await,
+        Outcome::Cancelled
+    );
+    assert!(!n.data_dir.join("cluster-lock.json").exists());
+    assert!(api.requests().iter().any(|r| r.contains(&hash)));
+}

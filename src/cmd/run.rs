@@ -67,7 +67,9 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
         match sidecar.run(cancel).await {
-            Ok(Outcome::LockExists | Outcome::Completed) => ExitCode::from(EXIT_OK),
+            Ok(Outcome::LockExists | Outcome::Completed | Outcome::LockFetched) => {
+                ExitCode::from(EXIT_OK)
+            }
             Ok(Outcome::Cancelled) => {
                 let code = signal.await.ok().flatten().unwrap_or(EXIT_SIGTERM);
                 tracing::info!(

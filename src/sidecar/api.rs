@@ -195,12 +195,25 @@ impl ObolApi {
         page: u64,
         limit: u32,
     ) -> Result<DefinitionPage, ApiError> {
+        self.definitions_page_with(operator, page, limit, true)
+            .await
+    }
+
+    async fn definitions_page_with(
+        &self,
+        operator: &str,
+        page: u64,
+        limit: u32,
+        retry_status: bool,
+    ) -> Result<DefinitionPage, ApiError> {
         let what = format!("listing definitions of operator {operator} (page {page})");
         let path = format!(
             "/v1/definition/operator/{}?page={page}&limit={limit}",
             urlencode(operator)
         );
-        let (_, body) = self.request(Method::GET, &path, None, None, &what).await?;
+        let (_, body) = self
+            .request_with(Method::GET, &path, None, None, &what, retry_status)
+            .await?;
         let url = self.url(&path);
         parse_page(body, &what, &url)
     }
@@ -224,7 +237,8 @@ impl ObolApi {
         };
         let mut total_pages: Option<u64> = None;
         if self.page0.load(Ordering::Relaxed) != PAGE0_UNSUPPORTED {
-            match self.definitions_page(operator, 0, limit).await {
+            // Asked once only: a 1-based server may answer page=0 with any error.
+            match self.definitions_page_with(operator, 0, limit, false).await {
                 Ok(p) => {
                     total_pages = p.total_pages;
                     add(p.definitions, &mut out);
@@ -400,6 +414,21 @@ impl ObolApi {
         bearer: Option<&str>,
         what: &str,
     ) -> Result<(StatusCode, Value), ApiError> {
+        self.request_with(method, path, body, bearer, what, true)
+            .await
+    }
+
+    /// Like `request`; with `retry_status` false, HTTP error answers are
+    /// returned at once and only transport failures are retried.
+    async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        bearer: Option<&str>,
+        what: &str,
+        retry_status: bool,
+    ) -> Result<(StatusCode, Value), ApiError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
@@ -407,7 +436,7 @@ impl ObolApi {
             .with_jitter();
         (|| self.request_once(method.clone(), path, body, bearer, what))
             .retry(backoff)
-            .when(ApiError::is_transient)
+            .when(|e| e.is_transient() && (retry_status || e.status().is_none()))
             .notify(|e, d| tracing::warn!("{e}; retrying in {:.1} s", d.as_secs_f64()))
             .await
     }

@@ -83,6 +83,11 @@ pub struct Settings {
     #[arg(long, env = "OPERATOR_PRIVATE_KEY_FILE")]
     pub operator_private_key_file: Option<PathBuf>,
 
+    /// Fetch this cluster lock (0x + 64 hex) from the Obol API instead of running a DKG;
+    /// `<data-dir>/lockhash` (written by the dv-pod chart) is used when this is unset.
+    #[arg(long, env = "LOCK_HASH", value_name = "0xHASH")]
+    pub lock_hash: Option<String>,
+
     /// Execution-layer chain id of the expected network; definitions for another chain are ignored.
     #[arg(long, env = "CHAIN_ID")]
     pub chain_id: Option<String>,
@@ -229,6 +234,8 @@ pub struct Config {
     pub operator_private_key_file: Option<PathBuf>,
     /// Lower-case `0x` config hash to restrict selection to.
     pub target_config_hash: Option<String>,
+    /// Lower-case `0x` lock hash to fetch instead of running a DKG.
+    pub lock_hash: Option<String>,
     /// Expected chain id.
     pub chain_id: Option<u64>,
     /// Wait between polling cycles.
@@ -311,7 +318,13 @@ impl Settings {
             .target_config_hash
             .as_deref()
             .filter(|s| !s.trim().is_empty())
-            .map(parse_config_hash)
+            .map(|h| parse_hash("TARGET_CONFIG_HASH", h))
+            .transpose()?;
+        let lock_hash = self
+            .lock_hash
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|h| parse_hash("LOCK_HASH", h))
             .transpose()?;
         let chain_id = self
             .chain_id
@@ -353,6 +366,7 @@ impl Settings {
             enr_private_key_file: self.charon_private_key_file.clone(),
             operator_private_key_file,
             target_config_hash,
+            lock_hash,
             chain_id,
             backoff: BackoffPolicy {
                 initial,
@@ -478,7 +492,8 @@ pub fn is_address(v: &str) -> bool {
         .is_some_and(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn parse_config_hash(v: &str) -> Result<String, ConfigError> {
+/// Parses a 32-byte hash (`0x` optional, any case) to lower-case `0x` hex.
+pub fn parse_hash(name: &str, v: &str) -> Result<String, ConfigError> {
     let t = v.trim();
     let h = t
         .strip_prefix("0x")
@@ -488,7 +503,7 @@ fn parse_config_hash(v: &str) -> Result<String, ConfigError> {
         Ok(format!("0x{}", h.to_ascii_lowercase()))
     } else {
         Err(bad(format!(
-            "TARGET_CONFIG_HASH {v:?} is not a config hash (0x followed by 64 hex digits)"
+            "{name} {v:?} is not a 32-byte hash (0x followed by 64 hex digits)"
         )))
     }
 }
@@ -692,6 +707,10 @@ mod tests {
                 Box::new(|s| s.target_config_hash = Some("0x1234".into())),
             ),
             ("CHAIN_ID", Box::new(|s| s.chain_id = Some("hoodi".into()))),
+            (
+                "LOCK_HASH",
+                Box::new(|s| s.lock_hash = Some("0xabc".into())),
+            ),
             (
                 "CHARON_TIMEOUT",
                 Box::new(|s| s.dkg.timeout = "soon".into()),

@@ -128,6 +128,7 @@ fn node_config(
         page_limit: "10".into(),
         log_level: "info".into(),
         target_config_hash: None,
+        lock_hash: None,
         operator_private_key_file: Some(dir.join("operator-private-key")),
         chain_id: None,
         api_timeout_seconds: "10".into(),
@@ -233,7 +234,7 @@ where
     }
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok(Ok(Outcome::Completed | Outcome::LockExists)) => {}
+            Ok(Ok(Outcome::Completed | Outcome::LockExists | Outcome::LockFetched)) => {}
             Ok(Ok(Outcome::Cancelled)) => {
                 return Err(DemoError::Node {
                     node: i,

@@ -52,6 +52,8 @@ pub enum Outcome {
     LockExists,
     /// The DKG ran and wrote the lock.
     Completed,
+    /// The lock was fetched from the Obol API by lock hash (no DKG).
+    LockFetched,
     /// Stopped by a signal before completion.
     Cancelled,
 }
@@ -133,6 +135,9 @@ impl<R: DkgRunner> Sidecar<R> {
         if lock.exists() {
             self.report_existing_lock(&lock);
             return Ok(Outcome::LockExists);
+        }
+        if let Some(hash) = self.requested_lock_hash()? {
+            return self.fetch_lock(&hash, &lock, &cancel).await;
         }
         let id = NodeIdentity::load(&cfg.enr_private_key_file, &cfg.enr_file)?;
         tracing::info!("Pod ENR loaded: {}", id.enr);
@@ -229,6 +234,70 @@ impl<R: DkgRunner> Sidecar<R> {
                 "Polling cycle complete. Retrying in {:.1} seconds...",
                 delay.as_secs_f64()
             );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancel.cancelled() => return Ok(Outcome::Cancelled),
+            }
+        }
+    }
+
+    /// `LOCK_HASH`, else the content of `<data-dir>/lockhash` (the dv-pod chart's
+    /// `charon.lockHash` feature), if any.
+    fn requested_lock_hash(&self) -> Result<Option<String>, SidecarError> {
+        if let Some(h) = &self.config.lock_hash {
+            return Ok(Some(h.clone()));
+        }
+        let file = self.config.data_dir.join("lockhash");
+        match std::fs::read_to_string(&file) {
+            Ok(text) if text.trim().is_empty() => Ok(None),
+            Ok(text) => super::config::parse_hash("lockhash file", &text)
+                .map(Some)
+                .map_err(|e| SidecarError::Io {
+                    what: "unusable lock hash in",
+                    path: file,
+                    source: std::io::Error::other(e.0),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("cannot read", &file)(e)),
+        }
+    }
+
+    /// Fetches the lock `hash` from the API until it exists and verifies, then
+    /// writes it read-only; a lock that fails verification is never written.
+    async fn fetch_lock(
+        &self,
+        hash: &str,
+        target: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<Outcome, SidecarError> {
+        tracing::info!("Fetching cluster lock {hash} from the Obol API instead of running a DKG");
+        let mut backoff = Backoff::new(self.config.backoff);
+        loop {
+            let got = tokio::select! {
+                r = self.api.lock(hash) => r,
+                _ = cancel.cancelled() => return Ok(Outcome::Cancelled),
+            };
+            match got {
+                Ok(Some(lock)) => match defn::verify_lock(&lock, hash) {
+                    Ok(bytes) => {
+                        std::fs::create_dir_all(&self.config.data_dir)
+                            .map_err(io_err("cannot create", &self.config.data_dir))?;
+                        write_atomic(target, &bytes, 0o444)
+                            .map_err(io_err("cannot write", target))?;
+                        tracing::info!(
+                            "Cluster lock {hash} verified and written to {}",
+                            target.display()
+                        );
+                        return Ok(Outcome::LockFetched);
+                    }
+                    Err(e) => tracing::error!(
+                        "REJECTED lock {hash} served by the Obol API: {e}; it will not be written"
+                    ),
+                },
+                Ok(None) => tracing::info!("The Obol API has no lock {hash} yet"),
+                Err(e) => tracing::warn!("Fetching lock {hash} failed: {e}"),
+            }
+            let delay = backoff.next_delay();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = cancel.cancelled() => return Ok(Outcome::Cancelled),
