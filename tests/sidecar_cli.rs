@@ -129,3 +129,46 @@ fn help_documents_the_environment() {
         assert!(help.contains(var), "{var} missing from --help");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_polling_cleanly() {
+    let api = FakeApi::start(FakeApiOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "01".repeat(32)).unwrap();
+    let data = dir.path().join("data");
+    let mut child = bin()
+        .args(["run", "0x3D1f0598943239806A251899016EAf4920d4726d"])
+        .env("API_ENDPOINT", api.url().as_str())
+        .env("CHARON_NODE_ID_DIR", &data)
+        .env("CHARON_PRIVATE_KEY_FILE", &key)
+        .env("ENR_FILE_PATH", dir.path().join("no-enr"))
+        .env("INITIAL_RETRY_INTERVAL_SECONDS", "30")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it has polled once.
+    for _ in 0..100 {
+        if !api.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!api.requests().is_empty(), "never polled");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(143));
+    // The key was installed; nothing else was left behind.
+    let left: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(left, vec!["charon-enr-private-key".to_string()]);
+}
