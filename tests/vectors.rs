@@ -1,7 +1,10 @@
 //! Every definition and lock in `shared/vectors/`: hashes, verdicts and
 //! byte-exact round trips, against `EXPECTED.json`.
 
-use charon_dkg_sidecar::lock::{Definition, Lock, ParseError};
+use charon_dkg_sidecar::lock::network::NetworkSet;
+use charon_dkg_sidecar::lock::{
+    Definition, Lock, ParseError, VerifyOptions, verify_definition, verify_lock,
+};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/");
 
@@ -127,4 +130,77 @@ fn unsupported_version_is_a_parse_error() {
         ParseError::UnsupportedVersion("INCORRECT_VERSION".into())
     );
     assert!(err.to_string().contains("unsupported definition version"));
+}
+
+fn verdict(name: &str, kind: &str, opts: &VerifyOptions) -> Result<(), String> {
+    match parse(name, kind).map_err(|e| format!("parse: {e}"))? {
+        Parsed::Def(d) => verify_definition(&d, opts).map_err(|e| e.to_string()),
+        Parsed::Lock(l) => verify_lock(&l, opts).map_err(|e| e.to_string()),
+    }
+}
+
+#[test]
+fn verdicts_match_expected() {
+    for (name, exp) in expected() {
+        let kind = exp["kind"].as_str().unwrap();
+        let want_accept = exp["verify"] == "accept";
+        for opts in [VerifyOptions::CHARON, VerifyOptions::default()] {
+            let got = verdict(&name, kind, &opts);
+            assert_eq!(
+                got.is_ok(),
+                want_accept,
+                "{name} ({opts:?}): {got:?}; note: {}",
+                exp["note"]
+            );
+        }
+        if exp.get("needs").is_some() {
+            let opts = VerifyOptions {
+                networks: NetworkSet::WITH_HOLESKY,
+                check_deposits: true,
+            };
+            let got = verdict(&name, kind, &opts);
+            assert!(got.is_ok(), "{name} with holesky: {got:?}");
+        }
+    }
+}
+
+#[test]
+fn rejections_name_charons_check() {
+    let cases = [
+        (
+            "charon__cluster__manifest__testdata__lock.json@b3ed85617.json",
+            "lock",
+            "verify lock signature aggregate",
+        ),
+        (
+            "charon__cluster__manifest__testdata__lock3.json@b3ed85617.json",
+            "lock",
+            "invalid config hash",
+        ),
+        (
+            "charon__cmd__testdata__test_cluster_lock.json",
+            "lock",
+            "invalid config hash",
+        ),
+        (
+            "charon__cmd__testdata__test_cluster_lock.json@094953abf.json",
+            "lock",
+            "invalid fork version",
+        ),
+        (
+            "charon__cluster__examples__cluster-definition-006.json@094953abf.json",
+            "definition",
+            "invalid fork version",
+        ),
+        (
+            "charon__app__testdata__test-cluster-lock.json",
+            "lock",
+            "invalid operator config signature",
+        ),
+    ];
+    for (name, kind, check) in cases {
+        let err = verdict(name, kind, &VerifyOptions::default()).unwrap_err();
+        assert!(err.contains(check), "{name}: {err}");
+        assert!(err.starts_with(&format!("{kind} rejected: ")), "{err}");
+    }
 }

@@ -1,13 +1,188 @@
-//! The `verify` subcommand.
+//! The `verify` subcommand: checks a cluster lock, a cluster definition, or a
+//! node's data directory the way charon does (plus deposit signatures).
+//!
+//! Exit codes: 0 accepted, 1 rejected (one line naming the failed check),
+//! 2 unusable input (unreadable, not JSON, unknown version).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use crate::lock::datadir::{self, DataDirError};
+use crate::lock::network::NetworkSet;
+use crate::lock::{Definition, Lock, ParseError, VerifyOptions, verify_definition, verify_lock};
+
+/// Largest file `verify` reads; real locks with thousands of validators are a
+/// few tens of megabytes.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Arguments of `verify`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(group(clap::ArgGroup::new("input").required(true).args(["lock", "definition", "data_dir"])))]
+pub struct Args {
+    /// A cluster-lock.json to verify.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// A cluster-definition.json to verify.
+    #[arg(long, value_name = "FILE")]
+    pub definition: Option<PathBuf>,
+    /// A node's data directory: its cluster-lock.json, validator_keys/ (which
+    /// must decrypt to this node's shares) and deposit-data*.json files.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Accept the holesky network (removed in charon v1.11).
+    #[arg(long)]
+    pub holesky: bool,
+    /// Skip the deposit-data checks charon does not make.
+    #[arg(long)]
+    pub skip_deposits: bool,
+}
+
+/// The outcome of a `verify` run, before it becomes an exit code.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Everything checked out; a one-line summary.
+    Accepted(String),
+    /// A check failed; one line naming it.
+    Rejected(String),
+    /// The input could not be used; one line saying why.
+    Unusable(String),
+}
 
 /// Runs `verify`.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("verify: not implemented yet");
-    ExitCode::from(2)
+pub fn run(args: Args) -> ExitCode {
+    match check(&args) {
+        Outcome::Accepted(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Outcome::Rejected(msg) => {
+            eprintln!("{msg}");
+            ExitCode::from(1)
+        }
+        Outcome::Unusable(msg) => {
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Performs the checks `args` ask for.
+pub fn check(args: &Args) -> Outcome {
+    let opts = VerifyOptions {
+        networks: if args.holesky {
+            NetworkSet::WITH_HOLESKY
+        } else {
+            NetworkSet::DEFAULT
+        },
+        check_deposits: !args.skip_deposits,
+    };
+    if let Some(p) = &args.lock {
+        return check_lock(p, &opts);
+    }
+    if let Some(p) = &args.definition {
+        return check_definition(p, &opts);
+    }
+    if let Some(p) = &args.data_dir {
+        return check_data_dir(p, &opts);
+    }
+    Outcome::Unusable("verify: give --lock, --definition or --data-dir".into())
+}
+
+/// Reads a file of at most [`MAX_FILE_BYTES`].
+pub fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut buf = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "{} is larger than {} MiB; refusing to read it",
+            path.display(),
+            MAX_FILE_BYTES / 1024 / 1024
+        ));
+    }
+    Ok(buf)
+}
+
+fn parse_outcome(path: &Path, kind: &str, e: ParseError) -> Outcome {
+    match e {
+        // The file is a well-formed document of a known version that breaks
+        // one of charon's read-time rules: a rejection, not unusable input.
+        ParseError::Rule(msg) => {
+            Outcome::Rejected(format!("{kind} rejected: {msg} ({})", path.display()))
+        }
+        e => Outcome::Unusable(format!("cannot use {kind} {}: {e}", path.display())),
+    }
+}
+
+fn check_lock(path: &Path, opts: &VerifyOptions) -> Outcome {
+    let bytes = match read_limited(path) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Unusable(e),
+    };
+    let lock = match Lock::from_json(&bytes) {
+        Ok(l) => l,
+        Err(e) => return parse_outcome(path, "lock", e),
+    };
+    match verify_lock(&lock, opts) {
+        Ok(()) => Outcome::Accepted(format!(
+            "lock accepted: {} ({}), {} validators, {} operators, threshold {}, lock hash 0x{}",
+            display_name(&lock.definition),
+            lock.definition.version,
+            lock.validators.len(),
+            lock.definition.operators.len(),
+            lock.definition.threshold,
+            hex::encode(&lock.lock_hash)
+        )),
+        Err(e) => Outcome::Rejected(e.to_string()),
+    }
+}
+
+fn check_definition(path: &Path, opts: &VerifyOptions) -> Outcome {
+    let bytes = match read_limited(path) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Unusable(e),
+    };
+    let def = match Definition::from_json(&bytes) {
+        Ok(d) => d,
+        Err(e) => return parse_outcome(path, "definition", e),
+    };
+    match verify_definition(&def, opts) {
+        Ok(()) => Outcome::Accepted(format!(
+            "definition accepted: {} ({}), {} validators, {} operators, threshold {}, config hash 0x{}",
+            display_name(&def),
+            def.version,
+            def.num_validators,
+            def.operators.len(),
+            def.threshold,
+            hex::encode(&def.config_hash)
+        )),
+        Err(e) => Outcome::Rejected(e.to_string()),
+    }
+}
+
+fn display_name(d: &Definition) -> String {
+    if d.name.is_empty() {
+        "unnamed cluster".into()
+    } else {
+        format!("{:?}", d.name)
+    }
+}
+
+fn check_data_dir(dir: &Path, opts: &VerifyOptions) -> Outcome {
+    match datadir::verify_data_dir(dir, opts) {
+        Ok(r) => Outcome::Accepted(format!(
+            "data directory accepted: node {} of {}, {} keystores match its shares, {} deposit files match the lock, lock hash 0x{}",
+            r.node_index,
+            r.operators,
+            r.keystores,
+            r.deposit_files,
+            hex::encode(&r.lock_hash)
+        )),
+        Err(DataDirError::Unusable(msg)) => Outcome::Unusable(msg),
+        Err(DataDirError::Rejected(msg)) => Outcome::Rejected(msg),
+    }
 }

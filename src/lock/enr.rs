@@ -85,7 +85,7 @@ impl Enr {
         if elements.len() < 4 {
             return Err(EnrError::TooFew);
         }
-        if elements.len() % 2 != 0 {
+        if !elements.len().is_multiple_of(2) {
             return Err(EnrError::Odd);
         }
         let mut kvs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();

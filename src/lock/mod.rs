@@ -2,15 +2,22 @@
 //! SSZ hashes, signatures (EIP-712, ENR, k1, BLS), deposit data, builder
 //! registrations, EIP-2335 keystores, and verification.
 
+pub mod consensus;
+pub mod create;
+pub mod datadir;
 pub mod definition;
+pub mod deposit;
 pub mod eip712;
 pub mod enr;
 pub mod error;
 mod hash;
 pub mod json;
 pub mod k1;
+pub mod keystore;
 pub mod lockfile;
 pub mod network;
+pub mod registration;
+pub mod sample;
 pub mod signing;
 pub mod ssz;
 pub mod verify;

@@ -171,7 +171,7 @@ impl Hasher {
 
     /// charon `putK1SigList` (v1.11): a `List[Bytes65, max]` of concatenated signatures.
     pub fn put_k1_sig_list(&mut self, sig: &[u8], max: u64, field: &str) -> Result<(), HashError> {
-        if sig.len() % 65 != 0 {
+        if !sig.len().is_multiple_of(65) {
             return Err(HashError::new(
                 field,
                 format!("signature of {} bytes is not a multiple of 65", sig.len()),
@@ -236,7 +236,7 @@ fn merkleize_chunks(input: &[u8], limit: u64) -> [u8; 32] {
     }
     let mut layer: Vec<[u8; 32]> = (0..count as usize).map(|i| chunk_at(input, i)).collect();
     for level in 0..depth {
-        if layer.len() % 2 == 1 {
+        if !layer.len().is_multiple_of(2) {
             layer.push(ZERO_HASHES[level]);
         }
         layer = layer

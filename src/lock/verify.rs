@@ -4,7 +4,10 @@
 
 use std::collections::HashSet;
 
+use rand::Rng;
+
 use crate::frost::bls::{self, PublicKey, Signature};
+use crate::frost::curve::{self, G1Affine, Scalar, lagrange_coefficients_at_zero};
 
 use super::definition::Definition;
 use super::eip712;
@@ -15,6 +18,9 @@ use super::lockfile::{DepositData, Lock};
 use super::network::NetworkSet;
 use super::signing;
 use super::version::Version;
+
+/// Most operators a lock may have for its shares to be checked.
+pub const MAX_VERIFIED_OPERATORS: usize = 1024;
 
 /// What to verify and against which networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +205,7 @@ fn signature_length(cx: Ctx, v: Version, sig: &[u8], subject: Subject) -> Result
         if sig.len() != 65 {
             return bad(format!("signature must be 65 bytes, got {}", sig.len()));
         }
-    } else if sig.len() % 65 != 0 {
+    } else if !sig.len().is_multiple_of(65) {
         return bad(format!(
             "signature must be multiple of 65 bytes, got {}",
             sig.len()
@@ -303,16 +309,14 @@ fn definition_signatures(cx: Ctx, d: &Definition, opts: &VerifyOptions) -> Resul
     Ok(())
 }
 
-fn parse_pubkey(
-    cx: Ctx,
-    b: &[u8],
-    check: &'static str,
-    subject: Subject,
-) -> Result<PublicKey, VerifyError> {
-    PublicKey::from_bytes(b).map_err(|e| {
-        cx.err(check, subject)
-            .with(format!("{} bytes: {e}", b.len()))
-    })
+/// A 48-byte key whose point encoding is checked later (by the batch).
+fn raw_pubkey(b: &[u8]) -> Option<PublicKey> {
+    b.try_into().ok().map(PublicKey)
+}
+
+/// A 96-byte signature whose point encoding is checked later (by the batch).
+fn raw_signature(b: &[u8]) -> Option<Signature> {
+    b.try_into().ok().map(Signature)
 }
 
 fn lock_signatures(cx: Ctx, l: &Lock, opts: &VerifyOptions) -> Result<(), VerifyError> {
@@ -327,6 +331,15 @@ fn lock_signatures(cx: Ctx, l: &Lock, opts: &VerifyOptions) -> Result<(), Verify
         }
         return Err(cx.err("empty lock aggregate signature", Subject::File));
     }
+    // v1.3+ layouts cannot hash more than 256 operators; v1.0-v1.2 have no
+    // limit, and checking shares costs O(n * t) interpolations, so a hostile
+    // legacy lock could stall us. No real cluster comes near this.
+    if d.operators.len() > MAX_VERIFIED_OPERATORS {
+        return Err(cx.err("too many operators", Subject::File).with(format!(
+            "{} operators; at most {MAX_VERIFIED_OPERATORS} are supported",
+            d.operators.len()
+        )));
+    }
     let agg = Signature::from_bytes(&l.signature_aggregate).map_err(|e| {
         cx.err("verify lock signature aggregate", Subject::File)
             .with(format!(
@@ -335,47 +348,33 @@ fn lock_signatures(cx: Ctx, l: &Lock, opts: &VerifyOptions) -> Result<(), Verify
             ))
     })?;
 
+    // Structural checks in charon's order, stopping at the first failing DV;
+    // the expensive reconstruction checks of the DVs before it are batched.
     let mut seen_keys: HashSet<[u8; 48]> = HashSet::with_capacity(l.validators.len());
-    let mut all_shares: Vec<PublicKey> = Vec::with_capacity(l.validators.len() * d.operators.len());
+    let mut parsed: Vec<ParsedDv> = Vec::with_capacity(l.validators.len());
+    let mut structural = None;
     for (i, dv) in l.validators.iter().enumerate() {
-        if dv.public_shares.len() != d.operators.len() {
-            return Err(cx
-                .err("invalid public share count", Subject::Validator(i))
-                .with(format!(
-                    "expected {} (one per operator), got {}",
-                    d.operators.len(),
-                    dv.public_shares.len()
-                )));
-        }
-        let key = parse_pubkey(
-            cx,
-            &dv.pubkey,
-            "invalid distributed public key",
-            Subject::Validator(i),
-        )?;
-        if !seen_keys.insert(key.0) {
-            return Err(cx.err(
-                "duplicate distributed validator public key",
-                Subject::Validator(i),
-            ));
-        }
-        let mut seen_shares: HashSet<[u8; 48]> = HashSet::with_capacity(dv.public_shares.len());
-        let mut shares = Vec::with_capacity(dv.public_shares.len());
-        for (j, s) in dv.public_shares.iter().enumerate() {
-            let subject = Subject::Share {
-                validator: i,
-                share: j,
-            };
-            let pk = parse_pubkey(cx, s, "invalid public share", subject)?;
-            if !seen_shares.insert(pk.0) {
-                return Err(cx.err("duplicate public share", subject));
+        match parse_dv(cx, i, dv, d.operators.len(), &mut seen_keys) {
+            Ok(p) => parsed.push(p),
+            Err(e) => {
+                structural = Some(e);
+                break;
             }
-            shares.push(pk);
         }
-        shares_reconstruct(cx, i, &key, &shares, d.threshold)?;
-        all_shares.extend_from_slice(&shares);
+    }
+    if !batch_reconstruct_ok(&parsed, d.threshold) {
+        for (i, p) in parsed.iter().enumerate() {
+            shares_reconstruct(cx, i, &p.key, &p.shares, d.threshold)?;
+        }
+    }
+    if let Some(e) = structural {
+        return Err(e);
     }
 
+    let all_shares: Vec<PublicKey> = parsed
+        .iter()
+        .flat_map(|p| p.shares.iter().copied())
+        .collect();
     let lock_hash = l.lock_hash().map_err(|e| {
         cx.err("cannot compute lock hash", Subject::File)
             .with(e.to_string())
@@ -387,6 +386,133 @@ fn lock_signatures(cx: Ctx, l: &Lock, opts: &VerifyOptions) -> Result<(), Verify
 
     builder_registrations(cx, l)?;
     node_signatures(cx, l)
+}
+
+/// A distributed validator's key and shares, decoded and subgroup-checked.
+struct ParsedDv {
+    key: PublicKey,
+    key_point: G1Affine,
+    shares: Vec<PublicKey>,
+    share_points: Vec<G1Affine>,
+}
+
+fn parse_point(
+    cx: Ctx,
+    b: &[u8],
+    check: &'static str,
+    subject: Subject,
+) -> Result<(PublicKey, G1Affine), VerifyError> {
+    let point = G1Affine::from_compressed(b).map_err(|e| {
+        cx.err(check, subject)
+            .with(format!("{} bytes: {e}", b.len()))
+    })?;
+    let arr: [u8; 48] = b
+        .try_into()
+        .map_err(|_| cx.err(check, subject).with(format!("{} bytes", b.len())))?;
+    Ok((PublicKey(arr), point))
+}
+
+fn parse_dv(
+    cx: Ctx,
+    i: usize,
+    dv: &super::lockfile::DistValidator,
+    operators: usize,
+    seen_keys: &mut HashSet<[u8; 48]>,
+) -> Result<ParsedDv, VerifyError> {
+    if dv.public_shares.len() != operators {
+        return Err(cx
+            .err("invalid public share count", Subject::Validator(i))
+            .with(format!(
+                "expected {operators} (one per operator), got {}",
+                dv.public_shares.len()
+            )));
+    }
+    let (key, key_point) = parse_point(
+        cx,
+        &dv.pubkey,
+        "invalid distributed public key",
+        Subject::Validator(i),
+    )?;
+    if !seen_keys.insert(key.0) {
+        return Err(cx.err(
+            "duplicate distributed validator public key",
+            Subject::Validator(i),
+        ));
+    }
+    let mut seen_shares: HashSet<[u8; 48]> = HashSet::with_capacity(operators);
+    let mut shares = Vec::with_capacity(operators);
+    let mut share_points = Vec::with_capacity(operators);
+    for (j, s) in dv.public_shares.iter().enumerate() {
+        let subject = Subject::Share {
+            validator: i,
+            share: j,
+        };
+        let (pk, point) = parse_point(cx, s, "invalid public share", subject)?;
+        if !seen_shares.insert(pk.0) {
+            return Err(cx.err("duplicate public share", subject));
+        }
+        shares.push(pk);
+        share_points.push(point);
+    }
+    Ok(ParsedDv {
+        key,
+        key_point,
+        shares,
+        share_points,
+    })
+}
+
+/// Checks every validator's reconstruction equations at once with a random
+/// linear combination: for each DV and each subset S charon interpolates
+/// (shares `1..t`, and `1..t-1` plus each extra share), `sum λ_S,i P_i = K`.
+/// Weighting each equation by a random 128-bit scalar and summing gives one
+/// multi-scalar multiplication that is the identity iff (up to 2^-127) every
+/// equation holds. `false` means "check one by one".
+fn batch_reconstruct_ok(dvs: &[ParsedDv], threshold: u64) -> bool {
+    let Some(n) = dvs.first().map(|p| p.shares.len()) else {
+        return true;
+    };
+    let Ok(t) = usize::try_from(threshold) else {
+        return false;
+    };
+    if t < 1 || t > n {
+        return false;
+    }
+    // The subsets are the same for every DV: (share positions, coefficients).
+    let mut subsets: Vec<(Vec<usize>, Vec<Scalar>)> = Vec::with_capacity(n - t + 1);
+    let mut base: Vec<usize> = (0..t).collect();
+    for extra in std::iter::once(None).chain((t..n).map(Some)) {
+        if let Some(j) = extra {
+            base.truncate(t - 1);
+            base.push(j);
+        }
+        let indices: Vec<u64> = base.iter().map(|&p| p as u64 + 1).collect();
+        let Ok(lambdas) = lagrange_coefficients_at_zero(&indices) else {
+            return false;
+        };
+        subsets.push((base.clone(), lambdas));
+    }
+    let mut rng = rand::thread_rng();
+    let mut points = Vec::with_capacity(dvs.len() * (n + 1));
+    let mut scalars = Vec::with_capacity(dvs.len() * (n + 1));
+    for dv in dvs {
+        let mut coeffs = vec![Scalar::zero(); n];
+        let mut total = Scalar::zero();
+        for (positions, lambdas) in &subsets {
+            let r = Scalar::from_u128(rng.r#gen::<u128>() | 1);
+            total = total.add(&r);
+            for (&p, lambda) in positions.iter().zip(lambdas) {
+                if let Some(c) = coeffs.get_mut(p) {
+                    *c = c.add(&r.mul(lambda));
+                }
+            }
+        }
+        points.extend_from_slice(&dv.share_points);
+        scalars.extend(coeffs);
+        points.push(dv.key_point);
+        scalars.push(total.neg());
+    }
+    curve::msm(&points, &scalars).is_ok_and(|sum| sum.is_identity())
 }
 
 /// Shares `1..t` must interpolate to the group key, and every further share
@@ -412,39 +538,42 @@ fn shares_reconstruct(
         .map(|(j, s)| (j as u64 + 1, *s))
         .collect();
     let base = indexed.get(..t).unwrap_or_default();
-    let recovered = combine_public_shares(base).map_err(|e| {
-        cx.err("recover distributed public key from shares", subject)
-            .with(e.to_string())
-    })?;
-    if recovered != *key {
-        return Err(cx.err(
-            "public shares do not reconstruct distributed public key",
-            subject,
-        ));
-    }
+    let check = |subset: &[(u64, PublicKey)], check: &'static str, subject: Subject| {
+        match bls::combine_public_shares(subset) {
+            Ok(recovered) if recovered == *key => Ok(()),
+            Ok(_) => Err(cx.err(check, subject)),
+            // Only an identity result can fail here; it cannot equal the key.
+            Err(e) => Err(cx.err(check, subject).with(e.to_string())),
+        }
+    };
+    check(
+        base,
+        "public shares do not reconstruct distributed public key",
+        subject,
+    )?;
     let prefix = indexed.get(..t - 1).unwrap_or_default();
     for (j, extra) in indexed.iter().enumerate().skip(t) {
         let mut subset = prefix.to_vec();
         subset.push(*extra);
-        let share_subject = Subject::Share {
-            validator,
-            share: j,
-        };
-        let recovered = combine_public_shares(&subset).map_err(|e| {
-            cx.err("verify extra share", share_subject)
-                .with(e.to_string())
-        })?;
-        if recovered != *key {
-            return Err(cx.err(
-                "extra share does not lie on distributed key polynomial",
-                share_subject,
-            ));
-        }
+        check(
+            &subset,
+            "extra share does not lie on distributed key polynomial",
+            Subject::Share {
+                validator,
+                share: j,
+            },
+        )?;
     }
     Ok(())
 }
 
 fn builder_registrations(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
+    let mut batch = Batch::default();
+    let structural = registration_items(cx, l, &mut batch);
+    batch.finish(structural)
+}
+
+fn registration_items(cx: Ctx, l: &Lock, batch: &mut Batch) -> Result<(), VerifyError> {
     let d = &l.definition;
     for (i, dv) in l.validators.iter().enumerate() {
         let subject = Subject::Validator(i);
@@ -476,7 +605,10 @@ fn builder_registrations(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
                 format!("{} bytes", d.fork_version.len()),
             )
         })?;
-        let pubkey = parse_pubkey(cx, &dv.pubkey, "invalid distributed public key", subject)?;
+        // The key was decoded and checked with the shares; the batch re-checks
+        // encodings, so only the length matters here.
+        let pubkey = raw_pubkey(&dv.pubkey)
+            .ok_or_else(|| cx.err("invalid distributed public key", subject))?;
         let root = signing::registration_signing_root(
             &fee,
             reg.message.gas_limit,
@@ -484,10 +616,21 @@ fn builder_registrations(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
             &pubkey.0,
             fork,
         );
-        let sig = Signature::from_bytes(&reg.signature)
-            .map_err(|e| wrap("verify builder registration signature", e.to_string()))?;
-        bls::verify(&pubkey, &root, &sig)
-            .map_err(|e| wrap("verify builder registration signature", e.to_string()))?;
+        let sig = raw_signature(&reg.signature).ok_or_else(|| {
+            wrap(
+                "verify builder registration signature",
+                format!("signature is {} bytes, expected 96", reg.signature.len()),
+            )
+        })?;
+        batch.push(
+            pubkey,
+            root,
+            sig,
+            wrap(
+                "verify builder registration signature",
+                "signature does not verify".into(),
+            ),
+        );
     }
     Ok(())
 }
@@ -543,6 +686,12 @@ fn is_empty_deposit(dd: &DepositData) -> bool {
 /// the definition's withdrawal address, and carries a valid signature by the DV
 /// key. Empty placeholder deposits of v1.6/v1.7 test locks are skipped.
 fn deposits(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
+    let mut batch = Batch::default();
+    let structural = deposit_items(cx, l, &mut batch);
+    batch.finish(structural)
+}
+
+fn deposit_items(cx: Ctx, l: &Lock, batch: &mut Batch) -> Result<(), VerifyError> {
     let d = &l.definition;
     if !d.version.has_deposit_data() {
         return Ok(());
@@ -588,27 +737,73 @@ fn deposits(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
                     .err("invalid deposit amount", subject)
                     .with("amount is 0"));
             }
-            let pubkey = parse_pubkey(cx, &dd.pubkey, "invalid deposit data pubkey", subject)?;
+            // Equal to the already checked DV key.
+            let pubkey = raw_pubkey(&dd.pubkey)
+                .ok_or_else(|| cx.err("invalid deposit data pubkey", subject))?;
             let wc: [u8; 32] = dd
                 .withdrawal_credentials
                 .as_slice()
                 .try_into()
                 .map_err(|_| cx.err("invalid deposit data withdrawal credentials", subject))?;
             let root = signing::deposit_signing_root(&pubkey.0, &wc, dd.amount, fork);
-            let sig = Signature::from_bytes(&dd.signature).map_err(|e| {
+            let sig = raw_signature(&dd.signature).ok_or_else(|| {
                 cx.err("invalid deposit data signature", subject)
-                    .with(e.to_string())
+                    .with(format!(
+                        "signature is {} bytes, expected 96",
+                        dd.signature.len()
+                    ))
             })?;
-            bls::verify(&pubkey, &root, &sig).map_err(|e| {
+            batch.push(
+                pubkey,
+                root,
+                sig,
                 cx.err("invalid deposit data signature", subject)
-                    .with(e.to_string())
-            })?;
+                    .with("signature does not verify"),
+            );
         }
     }
     Ok(())
 }
 
-// Placeholder until `frost::bls::combine_public_shares` lands.
-fn combine_public_shares(_shares: &[(u64, PublicKey)]) -> Result<PublicKey, bls::BlsError> {
-    Err(bls::BlsError::Empty)
+/// BLS signatures collected for one batched verification, each with the error
+/// to report if it is the first bad one.
+#[derive(Default)]
+struct Batch {
+    items: Vec<(PublicKey, [u8; 32], Signature, VerifyError)>,
+}
+
+impl Batch {
+    fn push(&mut self, pk: PublicKey, msg: [u8; 32], sig: Signature, err: VerifyError) {
+        self.items.push((pk, msg, sig, err));
+    }
+
+    /// Verifies the collected signatures (all made before `structural`
+    /// stopped the scan), reporting the first bad one before `structural`.
+    fn finish(self, structural: Result<(), VerifyError>) -> Result<(), VerifyError> {
+        let items: Vec<bls::BatchItem<'_>> = self
+            .items
+            .iter()
+            .map(|(pk, msg, sig, _)| bls::BatchItem {
+                public_key: pk,
+                msg,
+                signature: sig,
+            })
+            .collect();
+        match bls::verify_batch(&items, &mut rand::thread_rng()) {
+            Ok(()) => structural,
+            Err(
+                bls::BlsError::ItemVerify { position }
+                | bls::BlsError::ItemEncoding { position, .. },
+            ) => Err(self
+                .items
+                .get(position)
+                .map(|(_, _, _, e)| e.clone())
+                .unwrap_or_else(|| VerifyError::new("lock", "signature batch", Subject::File))),
+            Err(e) => Err(self
+                .items
+                .first()
+                .map(|(_, _, _, err)| err.clone().with(e.to_string()))
+                .unwrap_or_else(|| VerifyError::new("lock", "signature batch", Subject::File))),
+        }
+    }
 }
