@@ -1,0 +1,288 @@
+//! The local demo: a fake Obol API, a relay and N sidecars on one machine, going
+//! through invitation, acceptance, DKG and verification exactly as pods would.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+use tokio_util::sync::CancellationToken;
+
+use super::api::{ObolApi, RetryPolicy};
+use super::artifacts::{ENR_KEY_FILE, LOCK_FILE, VALIDATOR_KEYS_DIR, write_atomic};
+use super::config::{Config, DkgFlags, Settings};
+use super::defn;
+use super::fake_api::{FakeApi, FakeApiOptions};
+use super::fixture::ClusterFixture;
+use super::lifecycle::{DkgRunError, DkgRunner, Outcome, Sidecar};
+
+/// What the demo builds.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Number of operators (nodes).
+    pub operators: usize,
+    /// Signature threshold.
+    pub threshold: u64,
+    /// Number of validators.
+    pub validators: u64,
+    /// Where every node's data directory is created.
+    pub output_dir: PathBuf,
+    /// Relay URLs or multiaddrs the nodes use (from the embedded relay).
+    pub relays: Vec<String>,
+    /// First TCP port; node `i` listens on `base_port + i`.
+    pub base_port: u16,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// Why the demo failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Setting up files or the fake API failed.
+    #[error("demo set-up failed: {0}")]
+    Setup(String),
+    /// A node's sidecar failed.
+    #[error("node {node}: {reason}")]
+    Node {
+        /// Node index (0-based).
+        node: usize,
+        /// What happened.
+        reason: String,
+    },
+    /// The ceremony did not finish in time.
+    #[error("the demo did not finish within {0:?}")]
+    Timeout(Duration),
+    /// A produced lock does not verify or the nodes disagree.
+    #[error("verification failed: {0}")]
+    Verify(String),
+}
+
+/// One node's result.
+#[derive(Debug, Clone)]
+pub struct NodeReport {
+    /// The node's data directory.
+    pub data_dir: PathBuf,
+    /// The operator address.
+    pub operator: String,
+    /// `lock_hash` of its lock.
+    pub lock_hash: String,
+}
+
+/// The demo's outcome.
+#[derive(Debug, Clone)]
+pub struct DemoReport {
+    /// The config hash of the cluster.
+    pub config_hash: String,
+    /// The fake API's base URL (stopped when the demo returns).
+    pub api_url: Url,
+    /// Per-node results.
+    pub nodes: Vec<NodeReport>,
+}
+
+/// Stops every sidecar as soon as one DKG attempt fails, so the demo reports
+/// the failure instead of retrying forever.
+struct FailFast<R> {
+    inner: R,
+    node: usize,
+    abort: CancellationToken,
+    failure: std::sync::Arc<std::sync::Mutex<Option<(usize, String)>>>,
+}
+
+impl<R: DkgRunner> DkgRunner for FailFast<R> {
+    async fn run(
+        &self,
+        definition_file: &Path,
+        data_dir: &Path,
+        cancel: CancellationToken,
+    ) -> Result<(), DkgRunError> {
+        let r = self.inner.run(definition_file, data_dir, cancel).await;
+        if let Err(e) = &r {
+            if let Ok(mut f) = self.failure.lock() {
+                f.get_or_insert((self.node, e.0.clone()));
+            }
+            self.abort.cancel();
+        }
+        r
+    }
+}
+
+/// The configuration node `i` runs with: its own data directory and keys,
+/// the fake API, automatic acceptance with its operator key.
+fn node_config(
+    opts: &DemoOptions,
+    i: usize,
+    api: &Url,
+    dir: &Path,
+    tcp_port: u16,
+) -> Result<Config, DemoError> {
+    let settings = Settings {
+        // Filled in by the caller; validation needs a well-formed placeholder.
+        operator_address: Some(format!("0x{}", "00".repeat(20))),
+        enr_file_path: dir.join("enr"),
+        output_definition_file: dir.join("cluster-definition.json"),
+        api_endpoint: api.to_string(),
+        charon_node_id_dir: dir.to_path_buf(),
+        charon_private_key_file: dir.join(ENR_KEY_FILE),
+        initial_retry_interval_seconds: "0.5".into(),
+        max_retry_interval_seconds: "2".into(),
+        backoff_factor: "2".into(),
+        page_limit: "10".into(),
+        log_level: "info".into(),
+        target_config_hash: None,
+        lock_hash: None,
+        operator_private_key_file: Some(dir.join("operator-private-key")),
+        chain_id: None,
+        api_timeout_seconds: "10".into(),
+        dkg: DkgFlags {
+            p2p_relays: opts.relays.clone(),
+            p2p_tcp_address: vec![format!("127.0.0.1:{tcp_port}")],
+            timeout: "2m".into(),
+            publish: "true".into(),
+            publish_timeout: "1m".into(),
+            shutdown_delay: "1s".into(),
+            nickname: Some(format!("demo-node-{i}")),
+            ..Default::default()
+        },
+    };
+    settings
+        .validate()
+        .map_err(|e| DemoError::Setup(format!("node {i}: {e}")))
+}
+
+/// Runs the demo. `make_runner(i, config)` creates node `i`'s DKG runner from
+/// its validated configuration (relays, TCP address, timeouts in `config.dkg`).
+pub async fn run_demo<R, F>(opts: &DemoOptions, make_runner: F) -> Result<DemoReport, DemoError>
+where
+    R: DkgRunner + 'static,
+    F: Fn(usize, &Config) -> R,
+{
+    let setup = |e: &dyn std::fmt::Display| DemoError::Setup(e.to_string());
+    if opts.operators < 2 || opts.threshold < 1 || opts.threshold > opts.operators as u64 {
+        return Err(DemoError::Setup(format!(
+            "{} operators with threshold {} is not a valid cluster",
+            opts.operators, opts.threshold
+        )));
+    }
+    let api = FakeApi::start(FakeApiOptions::default())
+        .await
+        .map_err(|e| setup(&e))?;
+    let url = api.url();
+    println!("• Fake Obol API listening on {url}");
+
+    let timestamp = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let cluster = ClusterFixture::new(
+        "charon-dkg-sidecar demo",
+        opts.operators,
+        opts.threshold,
+        opts.validators,
+        &timestamp,
+    )
+    .map_err(|e| setup(&e))?;
+    let client = ObolApi::new(&url, Duration::from_secs(10), RetryPolicy::default())
+        .map_err(|e| setup(&e))?;
+    cluster.publish(&client).await.map_err(|e| setup(&e))?;
+    println!(
+        "• Creator published cluster {} ({} operators, threshold {}, {} validators)",
+        cluster.config_hash(),
+        opts.operators,
+        opts.threshold,
+        opts.validators
+    );
+
+    let abort = CancellationToken::new();
+    let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let mut tasks = Vec::new();
+    for (i, op) in cluster.operators.iter().enumerate() {
+        let dir = opts.output_dir.join(format!("node{i}"));
+        std::fs::create_dir_all(&dir).map_err(|e| setup(&e))?;
+        let key = defn::secret_key_hex(&op.node_key);
+        write_atomic(&dir.join(ENR_KEY_FILE), key.as_bytes(), 0o600).map_err(|e| setup(&e))?;
+        write_atomic(&dir.join("enr"), op.enr.as_bytes(), 0o644).map_err(|e| setup(&e))?;
+        let okey = defn::secret_key_hex(&op.operator_key);
+        write_atomic(&dir.join("operator-private-key"), okey.as_bytes(), 0o600)
+            .map_err(|e| setup(&e))?;
+        let port = opts.base_port.saturating_add(i as u16);
+        let mut config = node_config(opts, i, &url, &dir, port)?;
+        config.operator_address = op.address.clone();
+        let runner = FailFast {
+            inner: make_runner(i, &config),
+            node: i,
+            abort: abort.clone(),
+            failure: failure.clone(),
+        };
+        let sidecar = Sidecar::new(config, runner).map_err(|e| setup(&e))?;
+        println!("• Node {i}: operator {} ENR {}", op.address, op.enr);
+        let cancel = abort.clone();
+        tasks.push(tokio::spawn(async move { sidecar.run(cancel).await }));
+    }
+    println!("• Sidecars started: each accepts its invitation, waits for the others, runs the DKG");
+
+    let all = futures::future::join_all(tasks);
+    let results = match tokio::time::timeout(opts.timeout, all).await {
+        Ok(r) => r,
+        Err(_) => {
+            abort.cancel();
+            return Err(DemoError::Timeout(opts.timeout));
+        }
+    };
+    if let Some((node, reason)) = failure.lock().ok().and_then(|f| f.clone()) {
+        return Err(DemoError::Node {
+            node,
+            reason: format!("DKG failed: {reason}"),
+        });
+    }
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(Ok(Outcome::Completed | Outcome::LockExists | Outcome::LockFetched)) => {}
+            Ok(Ok(Outcome::Cancelled)) => {
+                return Err(DemoError::Node {
+                    node: i,
+                    reason: "stopped before completing".into(),
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(DemoError::Node {
+                    node: i,
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => {
+                return Err(DemoError::Node {
+                    node: i,
+                    reason: format!("task failed: {e}"),
+                });
+            }
+        }
+    }
+
+    let mut nodes = Vec::new();
+    for (i, op) in cluster.operators.iter().enumerate() {
+        let dir = opts.output_dir.join(format!("node{i}"));
+        let bytes = std::fs::read(dir.join(LOCK_FILE))
+            .map_err(|e| DemoError::Verify(format!("node {i}: cannot read the lock: {e}")))?;
+        let lock = crate::lock::Lock::from_json(&bytes)
+            .map_err(|e| DemoError::Verify(format!("node {i}: {e}")))?;
+        crate::lock::verify_lock(&lock, &crate::lock::VerifyOptions::default())
+            .map_err(|e| DemoError::Verify(format!("node {i}: {e}")))?;
+        if !dir.join(VALIDATOR_KEYS_DIR).is_dir() {
+            return Err(DemoError::Verify(format!("node {i}: no validator_keys/")));
+        }
+        nodes.push(NodeReport {
+            data_dir: dir,
+            operator: op.address.clone(),
+            lock_hash: format!("0x{}", hex::encode(&lock.lock_hash)),
+        });
+    }
+    if nodes.windows(2).any(|w| w[0].lock_hash != w[1].lock_hash) {
+        return Err(DemoError::Verify(
+            "the nodes wrote different cluster locks".into(),
+        ));
+    }
+    api.shutdown().await;
+    Ok(DemoReport {
+        config_hash: cluster.config_hash(),
+        api_url: url,
+        nodes,
+    })
+}

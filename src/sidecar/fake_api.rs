@@ -1,0 +1,594 @@
+//! An in-process Obol API for tests and the demo, bound to 127.0.0.1 only.
+//!
+//! It follows the endpoints and payloads of the real API as specified in
+//! `shared/spec/obol-api-and-sidecar.md` §1 and §6.1: paged operator listings
+//! (`{cluster_definitions, total_count, total_pages}`, newest first, 0- or
+//! 1-based), fetch by config hash, terms and conditions, `PUT` acceptance with
+//! EIP-712 signature checks, definition creation and lock publishing. Knobs
+//! inject 5xx answers, stalls and malformed bodies, and every request is
+//! recorded so tests can assert on traffic.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use reqwest::Url;
+use serde_json::{Value, json};
+
+use super::api::TERMS_AND_CONDITIONS_HASH;
+use super::defn;
+use super::select::{config_hash, newest_first, text};
+
+/// Behaviour fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct FakeApiOptions {
+    /// Number the first page 0 instead of 1.
+    pub zero_based_pages: bool,
+    /// Also emit the legacy `has_next_page` and `next_page` fields.
+    pub legacy_paging_hints: bool,
+    /// Check EIP-712 signatures on writes, like the real API.
+    pub verify_signatures: bool,
+    /// Answer 409 to a duplicate lock (older API) instead of an idempotent 201.
+    pub lock_conflict_on_duplicate: bool,
+    /// Answer 409 to a repeated terms-and-conditions acceptance.
+    pub terms_conflict_on_repeat: bool,
+}
+
+impl Default for FakeApiOptions {
+    fn default() -> Self {
+        FakeApiOptions {
+            zero_based_pages: false,
+            legacy_paging_hints: false,
+            verify_signatures: true,
+            lock_conflict_on_duplicate: false,
+            terms_conflict_on_repeat: false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Knobs {
+    fail_next: u32,
+    fail_status: u16,
+    stall_next: u32,
+    stall_for: Duration,
+    malformed_next: u32,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    // Insertion order; the listing sorts newest first.
+    definitions: Vec<Value>,
+    terms: HashSet<String>,
+    locks: Vec<Value>,
+    requests: Vec<String>,
+    knobs: Knobs,
+}
+
+#[derive(Clone)]
+struct Shared {
+    opts: Arc<FakeApiOptions>,
+    store: Arc<Mutex<Store>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock only happens in a failing test; keep serving.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running fake Obol API.
+pub struct FakeApi {
+    addr: SocketAddr,
+    url: Url,
+    shared: Shared,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeApi").field("addr", &self.addr).finish()
+    }
+}
+
+fn err(status: StatusCode, message: &str) -> Response {
+    let error = status.canonical_reason().unwrap_or("Error");
+    (
+        status,
+        Json(json!({"statusCode": status.as_u16(), "message": message, "error": error})),
+    )
+        .into_response()
+}
+
+fn lower(s: &str) -> String {
+    s.trim().to_ascii_lowercase()
+}
+
+impl FakeApi {
+    /// Starts the fake on an ephemeral port of 127.0.0.1.
+    pub async fn start(opts: FakeApiOptions) -> std::io::Result<FakeApi> {
+        Self::start_on(opts, 0).await
+    }
+
+    /// Starts the fake on `port` of 127.0.0.1 (0 picks a free port).
+    pub async fn start_on(opts: FakeApiOptions, port: u16) -> std::io::Result<FakeApi> {
+        let shared = Shared {
+            opts: Arc::new(opts),
+            store: Arc::new(Mutex::new(Store::default())),
+        };
+        let app = router(shared.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let url = Url::parse(&format!("http://{addr}/"))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("fake Obol API stopped: {e}");
+            }
+        });
+        Ok(FakeApi {
+            addr,
+            url,
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The socket address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:1234/`.
+    pub fn url(&self) -> Url {
+        self.url.clone()
+    }
+
+    /// Stores a definition directly (as if created earlier), replacing one with
+    /// the same config hash.
+    pub fn put_definition(&self, def: Value) {
+        let mut s = self.shared.lock();
+        let h = config_hash(&def);
+        if let Some(h) = &h
+            && let Some(slot) = s
+                .definitions
+                .iter_mut()
+                .find(|d| config_hash(d).as_ref() == Some(h))
+        {
+            *slot = def;
+            return;
+        }
+        s.definitions.push(def);
+    }
+
+    /// The stored definition with this config hash.
+    pub fn definition(&self, config_hash_hex: &str) -> Option<Value> {
+        let want = lower(config_hash_hex);
+        self.shared
+            .lock()
+            .definitions
+            .iter()
+            .find(|d| config_hash(d).as_deref() == Some(want.as_str()))
+            .cloned()
+    }
+
+    /// Marks an address as having accepted the terms and conditions.
+    pub fn accept_terms_for(&self, address: &str) {
+        self.shared.lock().terms.insert(lower(address));
+    }
+
+    /// Whether an address has accepted the terms and conditions.
+    pub fn terms_signed(&self, address: &str) -> bool {
+        self.shared.lock().terms.contains(&lower(address))
+    }
+
+    /// Published locks, in order.
+    pub fn locks(&self) -> Vec<Value> {
+        self.shared.lock().locks.clone()
+    }
+
+    /// Answers the next `n` requests with HTTP `status` (e.g. 500).
+    pub fn fail_next(&self, n: u32, status: u16) {
+        let mut s = self.shared.lock();
+        s.knobs.fail_next = n;
+        s.knobs.fail_status = status;
+    }
+
+    /// Delays the next `n` requests by `d` before answering.
+    pub fn stall_next(&self, n: u32, d: Duration) {
+        let mut s = self.shared.lock();
+        s.knobs.stall_next = n;
+        s.knobs.stall_for = d;
+    }
+
+    /// Answers the next `n` requests with 200 and a body that is not JSON.
+    pub fn malformed_next(&self, n: u32) {
+        self.shared.lock().knobs.malformed_next = n;
+    }
+
+    /// Every request so far as `"METHOD /path?query"`.
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn router(shared: Shared) -> Router {
+    let lock_routes = |r: Router<Shared>, prefix: &str| {
+        r.route(&format!("{prefix}/lock"), post(publish_lock))
+            .route(&format!("{prefix}/lock/{{hash}}"), get(lock_by_hash))
+            .route(
+                &format!("{prefix}/lock/configHash/{{hash}}"),
+                get(lock_by_config_hash),
+            )
+    };
+    let r = Router::new()
+        .route(
+            "/v1/_health",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
+        .route("/v1/definition", post(create_definition))
+        .route("/v1/definition/operator/{address}", get(list_for_operator))
+        .route(
+            "/v1/definition/{hash}",
+            get(get_definition).put(accept_definition),
+        )
+        .route("/v1/termsAndConditions", post(accept_terms))
+        .route("/v1/termsAndConditions/{address}", get(terms_status));
+    let r = lock_routes(lock_routes(r, "/v1"), "");
+    r.layer(axum::middleware::from_fn_with_state(shared.clone(), knobs))
+        .with_state(shared)
+}
+
+async fn knobs(State(sh): State<Shared>, req: Request, next: Next) -> Response {
+    let line = format!(
+        "{} {}",
+        req.method(),
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let (stall, fail, malformed) = {
+        let mut s = sh.lock();
+        s.requests.push(line);
+        let k = &mut s.knobs;
+        let stall = (k.stall_next > 0).then(|| {
+            k.stall_next -= 1;
+            k.stall_for
+        });
+        let fail = (k.fail_next > 0).then(|| {
+            k.fail_next -= 1;
+            k.fail_status
+        });
+        let malformed = k.malformed_next > 0;
+        if malformed {
+            k.malformed_next -= 1;
+        }
+        (stall, fail, malformed)
+    };
+    if let Some(d) = stall {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(status) = fail {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return err(status, "An unknown error occurred");
+    }
+    if malformed {
+        return (StatusCode::OK, "<html>not json").into_response();
+    }
+    next.run(req).await
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list_for_operator(
+    State(sh): State<Shared>,
+    Path(address): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let (Some(page), Some(limit)) = (
+        q.page.and_then(|p| p.parse::<u64>().ok()),
+        q.limit.and_then(|l| l.parse::<u64>().ok()),
+    ) else {
+        return err(StatusCode::BAD_REQUEST, "page and limit must be numbers");
+    };
+    let first = u64::from(!sh.opts.zero_based_pages);
+    if limit == 0 || page < first {
+        return err(StatusCode::BAD_REQUEST, "Invalid pagination parameters");
+    }
+    let want = lower(&address);
+    let mut defs: Vec<Value> = {
+        let s = sh.lock();
+        s.definitions
+            .iter()
+            .rev()
+            .filter(|d| {
+                d.get("operators")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ops| ops.iter().any(|o| lower(text(o, "address")) == want))
+            })
+            .cloned()
+            .collect()
+    };
+    newest_first(&mut defs);
+    let total = defs.len() as u64;
+    let total_pages = total.div_ceil(limit);
+    let start = (page - first).saturating_mul(limit);
+    let items: Vec<Value> = defs
+        .into_iter()
+        .skip(usize::try_from(start).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    let mut body = json!({
+        "cluster_definitions": items,
+        "total_count": total,
+        "total_pages": total_pages,
+    });
+    if sh.opts.legacy_paging_hints {
+        let has_next = page + 1 < first + total_pages;
+        body["has_next_page"] = json!(has_next);
+        body["next_page"] = if has_next {
+            json!(page + 1)
+        } else {
+            Value::Null
+        };
+    }
+    Json(body).into_response()
+}
+
+async fn get_definition(State(sh): State<Shared>, Path(hash): Path<String>) -> Response {
+    let want = lower(&hash);
+    let s = sh.lock();
+    match s
+        .definitions
+        .iter()
+        .find(|d| config_hash(d).as_deref() == Some(want.as_str()))
+    {
+        Some(d) => Json(d.clone()).into_response(),
+        None => err(StatusCode::NOT_FOUND, "Cluster definition not found"),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let t = v.strip_prefix("Bearer ")?.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+async fn accept_definition(
+    State(sh): State<Shared>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(config_sig) = bearer(&headers) else {
+        return err(StatusCode::UNAUTHORIZED, "Missing authorization header");
+    };
+    let Some(Json(body)) = body else {
+        return err(StatusCode::BAD_REQUEST, "Invalid payload data");
+    };
+    let (address, enr, enr_sig) = (
+        text(&body, "address").to_string(),
+        text(&body, "enr").to_string(),
+        text(&body, "enr_signature").to_string(),
+    );
+    if address.is_empty() || enr.is_empty() || enr_sig.is_empty() {
+        return err(StatusCode::BAD_REQUEST, "Invalid payload data");
+    }
+    let want = lower(&hash);
+    let mut s = sh.lock();
+    let Some(idx) = s
+        .definitions
+        .iter()
+        .position(|d| config_hash(d).as_deref() == Some(want.as_str()))
+    else {
+        return err(StatusCode::NOT_FOUND, "Cluster definition not found");
+    };
+    let def = &s.definitions[idx];
+    if sh.opts.verify_signatures {
+        let Ok(chain) = defn::chain_id(text(def, "fork_version")) else {
+            return err(StatusCode::BAD_REQUEST, "Invalid fork version");
+        };
+        let signer_cfg = defn::recover_operator_config_hash(&config_sig, &want, chain);
+        let signer_enr = defn::recover_enr(&enr_sig, &enr, chain);
+        let ok = matches!((&signer_cfg, &signer_enr), (Ok(a), Ok(b))
+            if a.eq_ignore_ascii_case(&address) && b.eq_ignore_ascii_case(&address));
+        if !ok {
+            return err(StatusCode::UNAUTHORIZED, "Signature verification failed");
+        }
+    }
+    if !s.terms.contains(&lower(&address)) {
+        return err(StatusCode::UNAUTHORIZED, "Missing t&c signature");
+    }
+    let mut def = s.definitions[idx].clone();
+    let Some(op) = def
+        .get_mut("operators")
+        .and_then(Value::as_array_mut)
+        .and_then(|ops| {
+            ops.iter_mut()
+                .find(|o| lower(text(o, "address")) == lower(&address))
+        })
+    else {
+        return err(StatusCode::NOT_FOUND, "Data not found");
+    };
+    op["enr"] = json!(enr);
+    op["enr_signature"] = json!(enr_sig);
+    op["config_signature"] = json!(config_sig);
+    if let Err(e) = defn::recompute_definition_hash(&mut def) {
+        return err(StatusCode::BAD_REQUEST, &format!("Invalid definition: {e}"));
+    }
+    s.definitions[idx] = def.clone();
+    Json(def).into_response()
+}
+
+async fn create_definition(
+    State(sh): State<Shared>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(sig) = bearer(&headers) else {
+        return err(StatusCode::UNAUTHORIZED, "Missing authorization header");
+    };
+    let Some(Json(def)) = body else {
+        return err(StatusCode::BAD_REQUEST, "Invalid payload data");
+    };
+    let Some(hash) = config_hash(&def) else {
+        return err(StatusCode::BAD_REQUEST, "Invalid payload data");
+    };
+    let creator = def
+        .get("creator")
+        .map(|c| text(c, "address").to_string())
+        .unwrap_or_default();
+    let mut s = sh.lock();
+    if sh.opts.verify_signatures {
+        let chain = defn::chain_id(text(&def, "fork_version"));
+        let ok = chain
+            .and_then(|c| defn::recover_creator_config_hash(&sig, &hash, c))
+            .is_ok_and(|a| a.eq_ignore_ascii_case(&creator));
+        if !ok {
+            return err(StatusCode::UNAUTHORIZED, "Signature verification failed");
+        }
+    }
+    if !s.terms.contains(&lower(&creator)) {
+        return err(StatusCode::UNAUTHORIZED, "Missing t&c signature");
+    }
+    if s.definitions
+        .iter()
+        .any(|d| config_hash(d).as_deref() == Some(hash.as_str()))
+    {
+        return err(StatusCode::CONFLICT, "Duplicate entry");
+    }
+    s.definitions.push(def.clone());
+    (StatusCode::CREATED, Json(def)).into_response()
+}
+
+async fn accept_terms(
+    State(sh): State<Shared>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(sig) = bearer(&headers) else {
+        return err(StatusCode::UNAUTHORIZED, "Missing authorization header");
+    };
+    let Some(Json(body)) = body else {
+        return err(StatusCode::BAD_REQUEST, "Invalid payload data");
+    };
+    let address = text(&body, "address").to_string();
+    if address.is_empty()
+        || !text(&body, "terms_and_conditions_hash").eq_ignore_ascii_case(TERMS_AND_CONDITIONS_HASH)
+        || body.get("version").and_then(Value::as_u64) != Some(1)
+    {
+        return err(StatusCode::BAD_REQUEST, "Invalid terms and conditions hash");
+    }
+    if sh.opts.verify_signatures
+        && !defn::recover_terms(&sig).is_ok_and(|a| a.eq_ignore_ascii_case(&address))
+    {
+        return err(StatusCode::UNAUTHORIZED, "Signature verification failed");
+    }
+    let mut s = sh.lock();
+    let fresh = s.terms.insert(lower(&address));
+    if !fresh && sh.opts.terms_conflict_on_repeat {
+        return err(StatusCode::CONFLICT, "Conflict");
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({"message": "successful authorization", "success": true})),
+    )
+        .into_response()
+}
+
+async fn terms_status(State(sh): State<Shared>, Path(address): Path<String>) -> Response {
+    let signed = sh.lock().terms.contains(&lower(&address));
+    Json(json!({"isTermsAndConditionsSigned": signed})).into_response()
+}
+
+async fn publish_lock(State(sh): State<Shared>, body: Option<Json<Value>>) -> Response {
+    let Some(Json(lock)) = body else {
+        return err(StatusCode::BAD_REQUEST, "Invalid lock");
+    };
+    let hash = lower(text(&lock, "lock_hash"));
+    let def_hash = lock
+        .get("cluster_definition")
+        .and_then(config_hash)
+        .unwrap_or_default();
+    if hash.is_empty() || def_hash.is_empty() {
+        return err(StatusCode::BAD_REQUEST, "Invalid lock");
+    }
+    let mut s = sh.lock();
+    if !s
+        .definitions
+        .iter()
+        .any(|d| config_hash(d).as_deref() == Some(def_hash.as_str()))
+    {
+        return err(
+            StatusCode::NOT_FOUND,
+            "The cluster definition corresponding to this lock file was not found",
+        );
+    }
+    if let Some(existing) = s.locks.iter().find(|l| lower(text(l, "lock_hash")) == hash) {
+        if sh.opts.lock_conflict_on_duplicate {
+            return err(StatusCode::CONFLICT, "Conflict");
+        }
+        return (StatusCode::CREATED, Json(existing.clone())).into_response();
+    }
+    s.locks.push(lock.clone());
+    (StatusCode::CREATED, Json(lock)).into_response()
+}
+
+fn find_lock(sh: &Shared, pred: impl Fn(&Value) -> bool) -> Response {
+    match sh.lock().locks.iter().find(|l| pred(l)) {
+        Some(l) => Json(l.clone()).into_response(),
+        None => err(StatusCode::NOT_FOUND, "Cluster not found"),
+    }
+}
+
+async fn lock_by_hash(State(sh): State<Shared>, Path(hash): Path<String>) -> Response {
+    let want = lower(&hash);
+    find_lock(&sh, |l| lower(text(l, "lock_hash")) == want)
+}
+
+async fn lock_by_config_hash(State(sh): State<Shared>, Path(hash): Path<String>) -> Response {
+    let want = lower(&hash);
+    find_lock(&sh, |l| {
+        l.get("cluster_definition").and_then(config_hash).as_deref() == Some(want.as_str())
+    })
+}
