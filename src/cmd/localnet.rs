@@ -60,6 +60,8 @@ impl Relay {
             .arg(format!("127.0.0.1:{tcp}"))
             .arg("--data-dir")
             .arg(dir)
+            // Loopback addresses are private; a local relay must advertise them.
+            .arg("--p2p-advertise-private-addresses")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,0 +1,220 @@
+//! Full ceremonies on loopback: a relay and four `dkg` nodes, each a separate
+//! process of the real binary with its own data directory, as operators run them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use charon_dkg_sidecar::cmd::create::{DkgArgs, definition_json, new_enr_key};
+use charon_dkg_sidecar::cmd::localnet::{NodeOptions, NodeRun, Relay, start_node, wait_all};
+use charon_dkg_sidecar::frost::bls::{self, PublicKey};
+use charon_dkg_sidecar::lock::datadir::verify_data_dir;
+use charon_dkg_sidecar::lock::keystore::load_keystores;
+use charon_dkg_sidecar::lock::lockfile::Lock;
+use charon_dkg_sidecar::lock::verify::VerifyOptions;
+
+const EXE: &str = env!("CARGO_BIN_EXE_charon-dkg-sidecar");
+const ADDR: &str = "0x000000000000000000000000000000000000dEaD";
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    nodes: Vec<PathBuf>,
+    definition: PathBuf,
+}
+
+fn cluster(n: usize, validators: usize, version: &str, amounts: &[u64]) -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let mut enrs = Vec::new();
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let d = root.join(format!("node{i}"));
+        let (_, enr) = new_enr_key(&d).unwrap();
+        enrs.push(enr);
+        nodes.push(d);
+    }
+    let args = DkgArgs {
+        operator_enrs: enrs,
+        num_validators: validators,
+        threshold: None,
+        network: "hoodi".into(),
+        fee_recipient_addresses: vec![ADDR.into()],
+        withdrawal_addresses: vec![ADDR.into()],
+        deposit_amounts: amounts.to_vec(),
+        compounding: false,
+        target_gas_limit: 60_000_000,
+        name: "test".into(),
+        dkg_version: version.into(),
+        output_dir: root.clone(),
+    };
+    let definition = root.join("cluster-definition.json");
+    std::fs::write(&definition, definition_json(&args).unwrap()).unwrap();
+    Cluster {
+        _dir: dir,
+        root,
+        nodes,
+        definition,
+    }
+}
+
+fn run_nodes(c: &Cluster, relay: &Relay, which: &[usize], timeout: &str, extra: &[&str]) -> Vec<NodeRun> {
+    let opts = NodeOptions {
+        definition: c.definition.clone(),
+        relay_url: relay.url.clone(),
+        timeout: timeout.into(),
+        extra_args: extra.iter().map(|s| s.to_string()).collect(),
+    };
+    which
+        .iter()
+        .map(|&i| start_node(Path::new(EXE), i, &c.nodes[i], &opts).unwrap())
+        .collect()
+}
+
+fn outputs(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "charon-enr-private-key" && n != "charon-enr-private-key.lock")
+        .collect();
+    v.sort();
+    v
+}
+
+fn full_ceremony(version: &str, amounts: &[u64], compat: &[&str]) {
+    let c = cluster(4, 3, version, amounts);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "60s", compat);
+    let waited = wait_all(&mut nodes, Duration::from_secs(300));
+    for n in &nodes {
+        assert!(
+            waited.is_ok() && n.status.is_some_and(|s| s.success()),
+            "node {} failed: {:?}\n{}",
+            n.index,
+            n.status,
+            n.log_text()
+        );
+    }
+    // Byte-identical locks that verify, with deposit files per amount.
+    let first = std::fs::read(c.nodes[0].join("cluster-lock.json")).unwrap();
+    for d in &c.nodes {
+        assert_eq!(std::fs::read(d.join("cluster-lock.json")).unwrap(), first);
+        let report = verify_data_dir(d, &VerifyOptions::default());
+        assert!(report.is_ok(), "{}: {:?}", d.display(), report.err());
+        let files = outputs(d);
+        assert!(files.contains(&"deposit-data.json".to_string()), "{files:?}");
+        if amounts.is_empty() || amounts.contains(&1) {
+            assert!(files.contains(&"deposit-data-1eth.json".to_string()), "{files:?}");
+        }
+        assert!(!files.iter().any(|f| f.starts_with(".dkg-staging")), "{files:?}");
+    }
+    let lock = Lock::from_json(&first).unwrap();
+    assert_eq!(lock.definition.version.as_str(), version);
+    assert_eq!(lock.validators.len(), 3);
+    // Keystores decrypt to each node's public share; any 3 nodes' shares
+    // reconstruct each validator key, 2 do not.
+    let keys: Vec<Vec<(usize, bls::SecretKey)>> =
+        c.nodes.iter().map(|d| load_keystores(&d.join("validator_keys")).unwrap()).collect();
+    for (v, dv) in lock.validators.iter().enumerate() {
+        for (i, node_keys) in keys.iter().enumerate() {
+            let (idx, sk) = &node_keys[v];
+            assert_eq!(*idx, v);
+            assert_eq!(sk.public_key().0.as_slice(), dv.public_shares[i].as_slice());
+        }
+        let pk = |i: usize| PublicKey(keys[i][v].1.public_key().0);
+        let msg = b"reconstruct";
+        for subset in [[0usize, 1, 2], [1, 2, 3], [0, 2, 3]] {
+            let partials: Vec<(u64, bls::Signature)> =
+                subset.iter().map(|&i| (i as u64 + 1, keys[i][v].1.sign(msg))).collect();
+            let sig = bls::threshold_combine(&partials).unwrap();
+            let group = PublicKey(dv.pubkey.as_slice().try_into().unwrap());
+            bls::verify(&group, msg, &sig).unwrap();
+            let _ = pk(subset[0]);
+        }
+        let two: Vec<(u64, bls::Signature)> =
+            [0usize, 1].iter().map(|&i| (i as u64 + 1, keys[i][v].1.sign(msg))).collect();
+        let sig = bls::threshold_combine(&two).unwrap();
+        let group = PublicKey(dv.pubkey.as_slice().try_into().unwrap());
+        assert!(bls::verify(&group, msg, &sig).is_err());
+    }
+}
+
+#[test]
+fn four_nodes_v1_11_with_partial_deposits() {
+    full_ceremony("v1.11.0", &[1, 32], &[]);
+}
+
+#[test]
+fn four_nodes_v1_10_in_compat_mode() {
+    full_ceremony("v1.10.0", &[], &["--compat", "v1.10"]);
+}
+
+#[test]
+fn a_missing_node_fails_the_others_cleanly_and_nothing_is_written() {
+    let c = cluster(4, 2, "v1.11.0", &[]);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2], "8s", &[]);
+    wait_all(&mut nodes, Duration::from_secs(120)).unwrap();
+    for n in &nodes {
+        assert!(!n.status.unwrap().success(), "node {} succeeded", n.index);
+        let log = n.log_text();
+        assert!(log.contains("missing operator(s) 3"), "node {}: {log}", n.index);
+        assert!(outputs(&c.nodes[n.index]).is_empty(), "{:?}", outputs(&c.nodes[n.index]));
+    }
+}
+
+#[test]
+fn a_killed_node_fails_the_others_and_nothing_is_written() {
+    let c = cluster(4, 2, "v1.11.0", &[]);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "8s", &[]);
+    // Kill operator 3 once the ceremony has started (step 1 reached).
+    let start = std::time::Instant::now();
+    while !nodes[3].log_text().contains("Step 1 of 8") {
+        assert!(start.elapsed() < Duration::from_secs(120), "{}", nodes[3].log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nodes[3].kill();
+    let mut rest: Vec<NodeRun> = nodes.drain(..3).collect();
+    wait_all(&mut rest, Duration::from_secs(180)).unwrap();
+    for n in &rest {
+        let log = n.log_text();
+        if n.status.unwrap().success() {
+            // The kill came too late to matter: the ceremony completed.
+            assert!(outputs(&c.nodes[n.index]).contains(&"cluster-lock.json".to_string()));
+            continue;
+        }
+        // The error names operator 3 (others may be named too: they could not
+        // complete a broadcast that needs operator 3's co-signature).
+        let err = log.lines().find(|l| l.contains("dkg failed")).unwrap_or_default();
+        assert!(err.contains(" 3 (") || err.contains("operator 3"), "node {}: {log}", n.index);
+        assert!(outputs(&c.nodes[n.index]).is_empty(), "{:?}", outputs(&c.nodes[n.index]));
+    }
+}
+
+#[test]
+fn a_node_with_another_definition_is_refused_at_sync() {
+    let c = cluster(4, 1, "v1.11.0", &[]);
+    // Operator 3 gets the same operators but another name: another definition hash.
+    let mut other = std::fs::read_to_string(&c.definition).unwrap();
+    other = other.replace("\"name\": \"test\"", "\"name\": \"evil\"");
+    let def: charon_dkg_sidecar::lock::definition::Definition =
+        charon_dkg_sidecar::lock::definition::Definition::from_json(other.as_bytes()).unwrap();
+    let other_path = c.root.join("other-definition.json");
+    std::fs::write(&other_path, def.with_hashes().unwrap().to_json().unwrap()).unwrap();
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2], "10s", &[]);
+    let opts = NodeOptions {
+        definition: other_path,
+        relay_url: relay.url.clone(),
+        timeout: "10s".into(),
+        extra_args: vec![],
+    };
+    nodes.push(start_node(Path::new(EXE), 3, &c.nodes[3], &opts).unwrap());
+    wait_all(&mut nodes, Duration::from_secs(120)).unwrap();
+    for n in &nodes {
+        assert!(!n.status.unwrap().success(), "node {} succeeded", n.index);
+        assert!(outputs(&c.nodes[n.index]).is_empty());
+    }
+    let all: String = nodes.iter().map(|n| n.log_text()).collect();
+    assert!(all.contains("definition hash signature") || all.contains("invalid definition"), "{all}");
+}
