@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::sidecar::config::parse_go_duration;
 use crate::sidecar::demo::{DemoOptions, run_demo};
-use crate::sidecar::lifecycle::UnavailableDkg;
+use crate::sidecar::embedded::EmbeddedDkg;
 
 /// Arguments of `demo`.
 #[derive(clap::Args, Debug)]
@@ -61,8 +61,20 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     rt.block_on(async move {
-        // LEAD: start the embedded relay here and put its URL/multiaddr in `relays`.
-        let relays: Vec<String> = vec!["http://127.0.0.1:13640".into()];
+        let relay = match start_relay().await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("demo failed: cannot start the local relay: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let relays: Vec<String> = match relay.http_addr() {
+            Some(a) => vec![format!("http://{a}")],
+            None => {
+                eprintln!("demo failed: the local relay has no HTTP address");
+                return ExitCode::from(1);
+            }
+        };
         let opts = DemoOptions {
             operators: args.operators,
             threshold: args.threshold,
@@ -79,8 +91,9 @@ pub fn run(args: Args) -> ExitCode {
             opts.validators,
             opts.output_dir.display()
         );
-        // LEAD: replace UnavailableDkg with the embedded DKG runner built from `config.dkg`.
-        match run_demo(&opts, |_i, _config| UnavailableDkg).await {
+        let result = run_demo(&opts, |_i, config| EmbeddedDkg::new(config.dkg.clone())).await;
+        relay.shutdown().await;
+        match result {
             Ok(report) => {
                 println!();
                 println!(
@@ -110,4 +123,26 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     })
+}
+
+/// Starts an in-process relay on loopback (circuit relay plus the HTTP
+/// endpoint nodes resolve it through), advertising its loopback address.
+async fn start_relay() -> Result<crate::p2p::relay::RelayServer, String> {
+    let port = |what: &str| -> Result<u16, String> {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("{what} port: {e}"))
+    };
+    let tcp: std::net::SocketAddr = ([127, 0, 0, 1], port("relay tcp")?).into();
+    let http: std::net::SocketAddr = ([127, 0, 0, 1], port("relay http")?).into();
+    let mut cfg = crate::p2p::relay::RelayServerConfig::new(
+        crate::p2p::identity::EnrPrivateKey::generate(),
+        vec![tcp],
+    );
+    cfg.http_addr = Some(http);
+    cfg.advertise_private = true;
+    crate::p2p::relay::RelayServer::start(cfg)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::sidecar::config::Settings;
-use crate::sidecar::lifecycle::{Outcome, Sidecar, UnavailableDkg};
+use crate::sidecar::embedded::EmbeddedDkg;
+use crate::sidecar::lifecycle::{Outcome, Sidecar};
 
 /// Arguments of `run`. Every setting also reads its environment variable, so the
 /// original sidecar's environment (and charon's `CHARON_*` DKG variables) carry over.
@@ -58,8 +59,8 @@ pub fn run(args: Args) -> ExitCode {
     rt.block_on(async move {
         let cancel = tokio_util::sync::CancellationToken::new();
         let signal = spawn_signal_handler(cancel.clone());
-        // The lead wires the embedded DKG here (see docs/sidecar.md).
-        let sidecar = match Sidecar::new(config, UnavailableDkg) {
+        let dkg = EmbeddedDkg::new(config.dkg.clone());
+        let sidecar = match Sidecar::new(config, dkg) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("{e}");

@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod config;
 pub mod defn;
 pub mod demo;
+pub mod embedded;
 pub mod fake_api;
 pub mod fixture;
 pub mod identity;

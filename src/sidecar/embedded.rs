@@ -1,0 +1,101 @@
+//! The embedded DKG: the sidecar's [`DkgRunner`] backed by this crate's own
+//! ceremony, so no charon binary is needed.
+
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::dkg::ceremony::{self, CeremonyConfig};
+use crate::dkg::preflight;
+use crate::lock::keystore::DEFAULT_PBKDF2_C;
+use crate::lock::network::NetworkSet;
+use crate::lock::version::Version;
+use crate::p2p::protocols::Compat;
+
+use super::config::DkgSettings;
+use super::lifecycle::{DkgRunError, DkgRunner};
+
+/// Runs charon's DKG in-process with the sidecar's `CHARON_*` settings.
+#[derive(Debug, Clone)]
+pub struct EmbeddedDkg {
+    /// Relays, addresses, timeouts.
+    pub settings: DkgSettings,
+    /// pbkdf2 iterations of the keystores (charon's 262144 by default).
+    pub keystore_pbkdf2_c: u32,
+}
+
+impl EmbeddedDkg {
+    /// A runner with charon's keystore cost.
+    pub fn new(settings: DkgSettings) -> Self {
+        EmbeddedDkg {
+            settings,
+            keystore_pbkdf2_c: DEFAULT_PBKDF2_C,
+        }
+    }
+
+    fn config(&self, data_dir: &Path) -> Result<CeremonyConfig, DkgRunError> {
+        let s = &self.settings;
+        let tcp_listen = s
+            .tcp_addresses
+            .iter()
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| DkgRunError(format!("CHARON_P2P_TCP_ADDRESS {a:?} is not ip:port")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let external_ip = match s.external_ip.as_deref().filter(|x| !x.is_empty()) {
+            Some(ip) => Some(
+                ip.parse()
+                    .map_err(|_| DkgRunError(format!("CHARON_P2P_EXTERNAL_IP {ip:?} is not an IP")))?,
+            ),
+            None => None,
+        };
+        Ok(CeremonyConfig {
+            data_dir: data_dir.to_path_buf(),
+            relays: s.relays.clone(),
+            tcp_listen,
+            external_ip,
+            external_hostname: s.external_hostname.clone().filter(|h| !h.is_empty()),
+            timeout: s.timeout,
+            no_verify: false,
+            compat: Compat::V1_11,
+            nickname: s.nickname.clone().unwrap_or_default(),
+            networks: NetworkSet::DEFAULT,
+            keystore_pbkdf2_c: self.keystore_pbkdf2_c,
+        })
+    }
+}
+
+impl DkgRunner for EmbeddedDkg {
+    async fn run(
+        &self,
+        definition_file: &Path,
+        data_dir: &Path,
+        cancel: CancellationToken,
+    ) -> Result<(), DkgRunError> {
+        let cfg = self.config(data_dir)?;
+        crate::dkg::output::clean_stale_staging(data_dir);
+        crate::dkg::datadir::check_clean(data_dir).map_err(|e| DkgRunError(e.to_string()))?;
+        let path = definition_file.display().to_string();
+        let bytes = preflight::load_definition_bytes(&path)
+            .await
+            .map_err(|e| DkgRunError(e.to_string()))?;
+        let checked =
+            preflight::check_definition(&path, &bytes, false, cfg.networks, Version::V1_11)
+                .map_err(|e| DkgRunError(e.to_string()))?;
+        let metrics = crate::dkg::metrics::Metrics::new();
+        tokio::select! {
+            r = ceremony::run(&cfg, &checked, &metrics) => {
+                let outcome = r.map_err(|e| DkgRunError(e.to_string()))?;
+                tracing::info!(
+                    lock_hash = %format!("0x{}", hex::encode(outcome.lock_hash)),
+                    validators = outcome.validators.len(),
+                    "Embedded DKG completed"
+                );
+                Ok(())
+            }
+            _ = cancel.cancelled() => Err(DkgRunError("DKG cancelled".into())),
+        }
+    }
+}
