@@ -782,3 +782,24 @@ async fn lock_hash_mode_fetches_and_verifies_the_lock() {
     assert!(!n.data_dir.join("cluster-lock.json").exists());
     assert!(api.requests().iter().any(|r| r.contains(&hash)));
 }
+
+/// An API that never updated `definition_hash` after operators accepted: the
+/// content is still authenticated by config hash and signatures, so the node
+/// proceeds with the recomputed hash; a random `definition_hash` stays rejected
+/// (see `never_uses_a_tampered_definition`).
+#[tokio::test]
+async fn tolerates_a_definition_hash_not_updated_after_acceptance() {
+    let api = fake(FakeApiOptions::default()).await;
+    let c = ClusterFixture::new("stale hash", 3, 2, 1, &ts(1)).unwrap();
+    let mut def = c.fully_signed().unwrap();
+    def["definition_hash"] = c.definition["definition_hash"].clone();
+    assert!(defn::verify_definition(&def).is_err());
+    api.put_definition(def);
+    let n = node(&c.operators[0], &api.url(), |_| {});
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_until_done(&sidecar(&n, dkg.clone()), Duration::from_secs(10)).await,
+        Outcome::Completed
+    );
+    defn::verify_definition(&dkg.calls()[0]).unwrap();
+}

@@ -200,6 +200,43 @@ pub fn verify_definition(def: &Value) -> Result<(), DefnError> {
     crate::lock::verify::verify_definition(&d, &VerifyOptions::CHARON).map_err(|x| e(x.to_string()))
 }
 
+/// [`verify_definition`], tolerating one known API inconsistency: a
+/// `definition_hash` never updated after operators accepted (it still equals
+/// the hash with every operator's ENR and signatures blank, as first published).
+/// The content is authenticated by the config hash and the signatures, so the
+/// hash is recomputed; any other mismatch is rejected. Returns what the DKG uses.
+pub fn verified_for_dkg(def: &Value) -> Result<Value, DefnError> {
+    let first = match verify_definition(def) {
+        Ok(()) => return Ok(def.clone()),
+        Err(err) => err,
+    };
+    let d = parse(def)?;
+    let stale = d
+        .config_hash()
+        .is_ok_and(|h| h.as_slice() == d.config_hash.as_slice())
+        && {
+            let mut blank = d.clone();
+            for o in &mut blank.operators {
+                o.enr.clear();
+                o.config_signature.clear();
+                o.enr_signature.clear();
+            }
+            blank
+                .definition_hash()
+                .is_ok_and(|h| h.as_slice() == d.definition_hash.as_slice())
+        };
+    if !stale {
+        return Err(first);
+    }
+    let mut fixed = def.clone();
+    recompute_definition_hash(&mut fixed)?;
+    verify_definition(&fixed)?;
+    tracing::warn!(
+        "The Obol API served a definition_hash that was not updated after operators accepted; using the recomputed hash"
+    );
+    Ok(fixed)
+}
+
 /// Checks an invitation before accepting it: hashes, the creator's signature,
 /// and the signatures of operators who already accepted.
 pub fn verify_invitation(def: &Value) -> Result<(), DefnError> {

@@ -365,8 +365,7 @@ impl<R: DkgRunner> Sidecar<R> {
             Status::Ready => {}
             other => return Err(format!("not ready for this node ({other:?})")),
         }
-        defn::verify_definition(&def).map_err(|e| format!("fails verification: {e}"))?;
-        Ok(def)
+        defn::verified_for_dkg(&def).map_err(|e| format!("fails verification: {e}"))
     }
 
     /// One polling cycle.
@@ -431,8 +430,8 @@ impl<R: DkgRunner> Sidecar<R> {
                         tracing::info!("Also fully signed, but older: {}", describe(def));
                         continue;
                     }
-                    match defn::verify_definition(def) {
-                        Ok(()) => {
+                    match defn::verified_for_dkg(def) {
+                        Ok(checked) => {
                             let n = def
                                 .get("operators")
                                 .and_then(Value::as_array)
@@ -441,7 +440,7 @@ impl<R: DkgRunner> Sidecar<R> {
                                 "All {n} operators have signed {}. Definition ready for DKG!",
                                 describe(def)
                             );
-                            ready = Some(def.clone());
+                            ready = Some(checked);
                         }
                         Err(e) => tracing::error!(
                             "REJECTED definition {hash}: it fails verification ({e}); it will never be used"
@@ -486,13 +485,13 @@ impl<R: DkgRunner> Sidecar<R> {
                         if let Some(updated) = self.accept(s, me, inv).await {
                             progressed = true;
                             if classify(&updated, me) == Status::Ready
-                                && defn::verify_definition(&updated).is_ok()
+                                && let Ok(checked) = defn::verified_for_dkg(&updated)
                             {
                                 tracing::info!(
                                     "Every operator has now signed {}. Definition ready for DKG!",
-                                    describe(&updated)
+                                    describe(&checked)
                                 );
-                                ready = Some(updated);
+                                ready = Some(checked);
                             }
                         }
                     }
@@ -509,11 +508,10 @@ impl<R: DkgRunner> Sidecar<R> {
             if let Some(r) = &ready {
                 let hash = config_hash(r).unwrap_or_default();
                 match self.api.definition(&hash).await {
-                    Ok(Some(fresh))
-                        if classify(&fresh, me) == Status::Ready
-                            && defn::verify_definition(&fresh).is_ok() =>
-                    {
-                        ready = Some(fresh);
+                    Ok(Some(fresh)) if classify(&fresh, me) == Status::Ready => {
+                        if let Ok(checked) = defn::verified_for_dkg(&fresh) {
+                            ready = Some(checked);
+                        }
                     }
                     Ok(_) => tracing::debug!("Using the listed copy of {hash}"),
                     Err(e) => tracing::debug!("Using the listed copy of {hash}: {e}"),
