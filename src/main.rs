@@ -33,6 +33,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Run a complete local demo: fake Obol API, relay and several sidecars.
     Demo(cmd::demo::Args),
+    /// Time a full local ceremony (n node processes, loopback relay) per step.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,5 +46,6 @@ fn main() -> ExitCode {
         Command::Create(c) => cmd::create::run(c),
         Command::Run(a) => cmd::run::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     }
 }

@@ -23,6 +23,7 @@ pub fn init(args: &LogArgs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = if args.log_format == "json" {
         builder.json().try_init()
