@@ -57,7 +57,13 @@ fn cluster(n: usize, validators: usize, version: &str, amounts: &[u64]) -> Clust
     }
 }
 
-fn run_nodes(c: &Cluster, relay: &Relay, which: &[usize], timeout: &str, extra: &[&str]) -> Vec<NodeRun> {
+fn run_nodes(
+    c: &Cluster,
+    relay: &Relay,
+    which: &[usize],
+    timeout: &str,
+    extra: &[&str],
+) -> Vec<NodeRun> {
     let opts = NodeOptions {
         definition: c.definition.clone(),
         relay_url: relay.url.clone(),
@@ -101,19 +107,31 @@ fn full_ceremony(version: &str, amounts: &[u64], compat: &[&str]) {
         let report = verify_data_dir(d, &VerifyOptions::default());
         assert!(report.is_ok(), "{}: {:?}", d.display(), report.err());
         let files = outputs(d);
-        assert!(files.contains(&"deposit-data.json".to_string()), "{files:?}");
+        assert!(
+            files.contains(&"deposit-data.json".to_string()),
+            "{files:?}"
+        );
         if amounts.is_empty() || amounts.contains(&1) {
-            assert!(files.contains(&"deposit-data-1eth.json".to_string()), "{files:?}");
+            assert!(
+                files.contains(&"deposit-data-1eth.json".to_string()),
+                "{files:?}"
+            );
         }
-        assert!(!files.iter().any(|f| f.starts_with(".dkg-staging")), "{files:?}");
+        assert!(
+            !files.iter().any(|f| f.starts_with(".dkg-staging")),
+            "{files:?}"
+        );
     }
     let lock = Lock::from_json(&first).unwrap();
     assert_eq!(lock.definition.version.as_str(), version);
     assert_eq!(lock.validators.len(), 3);
     // Keystores decrypt to each node's public share; any 3 nodes' shares
     // reconstruct each validator key, 2 do not.
-    let keys: Vec<Vec<(usize, bls::SecretKey)>> =
-        c.nodes.iter().map(|d| load_keystores(&d.join("validator_keys")).unwrap()).collect();
+    let keys: Vec<Vec<(usize, bls::SecretKey)>> = c
+        .nodes
+        .iter()
+        .map(|d| load_keystores(&d.join("validator_keys")).unwrap())
+        .collect();
     for (v, dv) in lock.validators.iter().enumerate() {
         for (i, node_keys) in keys.iter().enumerate() {
             let (idx, sk) = &node_keys[v];
@@ -123,15 +141,19 @@ fn full_ceremony(version: &str, amounts: &[u64], compat: &[&str]) {
         let pk = |i: usize| PublicKey(keys[i][v].1.public_key().0);
         let msg = b"reconstruct";
         for subset in [[0usize, 1, 2], [1, 2, 3], [0, 2, 3]] {
-            let partials: Vec<(u64, bls::Signature)> =
-                subset.iter().map(|&i| (i as u64 + 1, keys[i][v].1.sign(msg))).collect();
+            let partials: Vec<(u64, bls::Signature)> = subset
+                .iter()
+                .map(|&i| (i as u64 + 1, keys[i][v].1.sign(msg)))
+                .collect();
             let sig = bls::threshold_combine(&partials).unwrap();
             let group = PublicKey(dv.pubkey.as_slice().try_into().unwrap());
             bls::verify(&group, msg, &sig).unwrap();
             let _ = pk(subset[0]);
         }
-        let two: Vec<(u64, bls::Signature)> =
-            [0usize, 1].iter().map(|&i| (i as u64 + 1, keys[i][v].1.sign(msg))).collect();
+        let two: Vec<(u64, bls::Signature)> = [0usize, 1]
+            .iter()
+            .map(|&i| (i as u64 + 1, keys[i][v].1.sign(msg)))
+            .collect();
         let sig = bls::threshold_combine(&two).unwrap();
         let group = PublicKey(dv.pubkey.as_slice().try_into().unwrap());
         assert!(bls::verify(&group, msg, &sig).is_err());
@@ -157,8 +179,16 @@ fn a_missing_node_fails_the_others_cleanly_and_nothing_is_written() {
     for n in &nodes {
         assert!(!n.status.unwrap().success(), "node {} succeeded", n.index);
         let log = n.log_text();
-        assert!(log.contains("missing operator(s) 3"), "node {}: {log}", n.index);
-        assert!(outputs(&c.nodes[n.index]).is_empty(), "{:?}", outputs(&c.nodes[n.index]));
+        assert!(
+            log.contains("missing operator(s) 3"),
+            "node {}: {log}",
+            n.index
+        );
+        assert!(
+            outputs(&c.nodes[n.index]).is_empty(),
+            "{:?}",
+            outputs(&c.nodes[n.index])
+        );
     }
 }
 
@@ -170,7 +200,11 @@ fn a_killed_node_fails_the_others_and_nothing_is_written() {
     // Kill operator 3 once the ceremony has started (step 1 reached).
     let start = std::time::Instant::now();
     while !nodes[3].log_text().contains("Step 1 of 8") {
-        assert!(start.elapsed() < Duration::from_secs(120), "{}", nodes[3].log_text());
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{}",
+            nodes[3].log_text()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     nodes[3].kill();
@@ -185,9 +219,20 @@ fn a_killed_node_fails_the_others_and_nothing_is_written() {
         }
         // The error names operator 3 (others may be named too: they could not
         // complete a broadcast that needs operator 3's co-signature).
-        let err = log.lines().find(|l| l.contains("dkg failed")).unwrap_or_default();
-        assert!(err.contains(" 3 (") || err.contains("operator 3"), "node {}: {log}", n.index);
-        assert!(outputs(&c.nodes[n.index]).is_empty(), "{:?}", outputs(&c.nodes[n.index]));
+        let err = log
+            .lines()
+            .find(|l| l.contains("dkg failed"))
+            .unwrap_or_default();
+        assert!(
+            err.contains(" 3 (") || err.contains("operator 3"),
+            "node {}: {log}",
+            n.index
+        );
+        assert!(
+            outputs(&c.nodes[n.index]).is_empty(),
+            "{:?}",
+            outputs(&c.nodes[n.index])
+        );
     }
 }
 
@@ -216,5 +261,8 @@ fn a_node_with_another_definition_is_refused_at_sync() {
         assert!(outputs(&c.nodes[n.index]).is_empty());
     }
     let all: String = nodes.iter().map(|n| n.log_text()).collect();
-    assert!(all.contains("definition hash signature") || all.contains("invalid definition"), "{all}");
+    assert!(
+        all.contains("definition hash signature") || all.contains("invalid definition"),
+        "{all}"
+    );
 }

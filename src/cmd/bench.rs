@@ -112,7 +112,11 @@ fn bench(args: &Args) -> Result<(), String> {
     }
     println!("Peak memory (VmHWM) per node:");
     for n in &nodes {
-        println!("  node {}: {:.1} MiB", n.index, n.peak_rss_kib as f64 / 1024.0);
+        println!(
+            "  node {}: {:.1} MiB",
+            n.index,
+            n.peak_rss_kib as f64 / 1024.0
+        );
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ pub enum Command {
     /// Create an ENR private key (charon-enr-private-key) and print the ENR.
     Enr(EnrArgs),
     /// Create a cluster definition for a DKG from the operators' ENRs.
-    Dkg(DkgArgs),
+    Dkg(Box<DkgArgs>),
 }
 
 /// Arguments of `create enr`.
@@ -111,7 +111,12 @@ pub fn enr_of(key: &EnrPrivateKey) -> Result<String, String> {
 
 fn create_enr(a: &EnrArgs) -> Result<(), String> {
     let (_, enr) = new_enr_key(&a.data_dir)?;
-    println!("Created ENR private key: {}", a.data_dir.join(crate::p2p::identity::KEY_FILE_NAME).display());
+    println!(
+        "Created ENR private key: {}",
+        a.data_dir
+            .join(crate::p2p::identity::KEY_FILE_NAME)
+            .display()
+    );
     println!("{enr}");
     Ok(())
 }
@@ -144,7 +149,11 @@ pub fn definition_json(a: &DkgArgs) -> Result<Vec<u8>, String> {
     o.name = a.name.clone();
     o.fee_recipients = addrs(&a.fee_recipient_addresses, "fee recipient")?;
     o.withdrawal_addresses = addrs(&a.withdrawal_addresses, "withdrawal address")?;
-    o.deposit_amounts = a.deposit_amounts.iter().map(|e| e * 1_000_000_000).collect();
+    o.deposit_amounts = a
+        .deposit_amounts
+        .iter()
+        .map(|e| e * 1_000_000_000)
+        .collect();
     o.compounding = a.compounding;
     o.target_gas_limit = a.target_gas_limit;
     let t = check_options(&o).map_err(|e| e.to_string())?;
@@ -156,7 +165,8 @@ pub fn definition_json(a: &DkgArgs) -> Result<Vec<u8>, String> {
             ..Operator::default()
         })
         .collect();
-    let def = new_definition(&o, t, operators, &mut rand::rngs::OsRng).map_err(|e| e.to_string())?;
+    let def =
+        new_definition(&o, t, operators, &mut rand::rngs::OsRng).map_err(|e| e.to_string())?;
     if !o.deposit_amounts.is_empty() {
         crate::lock::definition::verify_deposit_amounts(&o.deposit_amounts, o.compounding)?;
     }
@@ -169,7 +179,10 @@ fn create_dkg(a: &DkgArgs) -> Result<(), String> {
         .map_err(|e| format!("create {}: {e}", a.output_dir.display()))?;
     let path = a.output_dir.join("cluster-definition.json");
     if path.exists() {
-        return Err(format!("{} already exists; refusing to overwrite", path.display()));
+        return Err(format!(
+            "{} already exists; refusing to overwrite",
+            path.display()
+        ));
     }
     std::fs::write(&path, json).map_err(|e| format!("write {}: {e}", path.display()))?;
     println!("Created cluster definition: {}", path.display());

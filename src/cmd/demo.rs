@@ -113,7 +113,10 @@ pub fn run(args: Args) -> ExitCode {
                 println!("Each node directory holds cluster-lock.json, cluster-definition.json,");
                 println!("validator_keys/ and deposit-data*.json. Verify them with:");
                 if let Some(n) = report.nodes.first() {
-                    println!("  charon-dkg-sidecar verify --data-dir {}", n.data_dir.display());
+                    println!(
+                        "  charon-dkg-sidecar verify --data-dir {}",
+                        n.data_dir.display()
+                    );
                 }
                 ExitCode::SUCCESS
             }

@@ -143,7 +143,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Runs `dkg`.
 pub fn run(args: Args) -> ExitCode {
     logging::init(&args.log);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dkg: cannot start the async runtime: {e}");
@@ -185,9 +188,11 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
     let compat: Compat = args.compat.parse().map_err(DkgCmdError::Config)?;
     let mut tcp_listen = Vec::new();
     for a in args.p2p_tcp_address.iter().filter(|a| !a.is_empty()) {
-        tcp_listen.push(a.parse().map_err(|_| {
-            DkgCmdError::Config(format!("--p2p-tcp-address {a:?} is not ip:port"))
-        })?);
+        tcp_listen.push(
+            a.parse().map_err(|_| {
+                DkgCmdError::Config(format!("--p2p-tcp-address {a:?} is not ip:port"))
+            })?,
+        );
     }
     let external_ip = match args.p2p_external_ip.as_deref().filter(|s| !s.is_empty()) {
         Some(ip) => Some(ip.parse().map_err(|_| {
@@ -196,7 +201,9 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
         None => None,
     };
     if args.nickname.chars().count() > 32 {
-        return Err(DkgCmdError::Config("--nickname exceeds 32 character limit".into()));
+        return Err(DkgCmdError::Config(
+            "--nickname exceeds 32 character limit".into(),
+        ));
     }
     match (&args.keymanager_address, &args.keymanager_auth_token) {
         (Some(_), None) => {
@@ -217,7 +224,12 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
         }
         (None, None) => {}
     }
-    let relays: Vec<String> = args.p2p_relays.iter().filter(|r| !r.is_empty()).cloned().collect();
+    let relays: Vec<String> = args
+        .p2p_relays
+        .iter()
+        .filter(|r| !r.is_empty())
+        .cloned()
+        .collect();
     if relays.is_empty() && tcp_listen.is_empty() {
         return Err(DkgCmdError::Config(
             "no --p2p-relays and no --p2p-tcp-address: peers could never reach this node".into(),
@@ -251,12 +263,19 @@ pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
     let (cfg, compat) = ceremony_config(&args)?;
     let removed = crate::dkg::output::clean_stale_staging(&cfg.data_dir);
     if removed > 0 {
-        tracing::warn!(removed, "Removed staging directories left by an interrupted run");
+        tracing::warn!(
+            removed,
+            "Removed staging directories left by an interrupted run"
+        );
     }
     crate::dkg::datadir::check_clean(&cfg.data_dir)?;
     let _key_lock = crate::dkg::datadir::KeyLock::acquire(&cfg.data_dir, "charon-dkg-sidecar dkg")?;
     let bytes = crate::dkg::preflight::load_definition_bytes(&args.definition_file).await?;
-    let max_version = if compat == Compat::V1_10 { Version::V1_10 } else { Version::V1_11 };
+    let max_version = if compat == Compat::V1_10 {
+        Version::V1_10
+    } else {
+        Version::V1_11
+    };
     let checked = crate::dkg::preflight::check_definition(
         &args.definition_file,
         &bytes,

@@ -23,7 +23,9 @@ use crate::frost::messages::{Round1Bcast, Round2Bcast, ShamirShare};
 use crate::lock::definition::Definition;
 use crate::lock::enr::Enr;
 use crate::lock::keystore;
-use crate::lock::lockfile::{BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage};
+use crate::lock::lockfile::{
+    BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage,
+};
 use crate::lock::network::{Network, NetworkSet};
 use crate::lock::signing;
 use crate::lock::verify::{VerifyOptions, verify_lock};
@@ -34,7 +36,9 @@ use crate::p2p::frostp2p::{validate_round1_casts, validate_round2_casts};
 use crate::p2p::host::{Host, HostConfig};
 use crate::p2p::identity::{EnrPrivateKey, peer_id_from_k1_pubkey};
 use crate::p2p::nodesig::NodeSigs;
-use crate::p2p::parsigex::{SIG_LOCK, SIG_VALIDATOR_REGISTRATION, build_msg, deposit_sig_type, send_msg};
+use crate::p2p::parsigex::{
+    SIG_LOCK, SIG_VALIDATOR_REGISTRATION, build_msg, deposit_sig_type, send_msg,
+};
 use crate::p2p::proto::dkgpb::{
     FrostMsgKey, FrostRound1Cast, FrostRound1Casts, FrostRound1P2P, FrostRound1ShamirShare,
     FrostRound2Cast, FrostRound2Casts, MsgNodeSig, NodePubKeyMessage,
@@ -261,8 +265,13 @@ pub async fn run(
     });
 
     let local = Arc::new(
-        SyncLocal::new(cfg.compat, &signing_key, &checked.definition_hash, &cfg.nickname)
-            .map_err(setup("sync"))?,
+        SyncLocal::new(
+            cfg.compat,
+            &signing_key,
+            &checked.definition_hash,
+            &cfg.nickname,
+        )
+        .map_err(setup("sync"))?,
     );
     let clients: Vec<Arc<SyncClient>> = (0..n)
         .filter(|&p| p != own)
@@ -294,7 +303,9 @@ pub async fn run(
         steps: Vec::new(),
         step_start: Instant::now(),
     };
-    let result = cer.run_steps(&clients, client_tasks, r1_rx, r2_rx, ns_rx).await;
+    let result = cer
+        .run_steps(&clients, client_tasks, r1_rx, r2_rx, ns_rx)
+        .await;
     host.shutdown().await;
     result
 }
@@ -462,7 +473,9 @@ impl Ceremony<'_> {
         let registrations = self.guarded(3, self.registrations(&shares)).await?;
         self.barrier(4, self.cfg.timeout).await?;
         let mut lock = self.build_lock(&shares, deposits, registrations)?;
-        let lock_hash = self.guarded(4, self.lock_signature(&shares, &mut lock)).await?;
+        let lock_hash = self
+            .guarded(4, self.lock_signature(&shares, &mut lock))
+            .await?;
         self.barrier(5, self.cfg.timeout).await?;
         let node_sigs = self
             .guarded(5, self.node_signatures(ns_rx, &lock_hash))
@@ -477,7 +490,9 @@ impl Ceremony<'_> {
                 check_deposits: true,
             };
             verify_lock(&lock, &opts).map_err(|e| self.fail(6, e))?;
-            tracing::info!("Lock verified: hashes, aggregate, shares, registrations, deposits, node signatures");
+            tracing::info!(
+                "Lock verified: hashes, aggregate, shares, registrations, deposits, node signatures"
+            );
         }
         let keystores = keystores
             .await
@@ -552,7 +567,11 @@ impl Ceremony<'_> {
         mut r1_rx: UnboundedReceiver<Delivery>,
         mut r2_rx: UnboundedReceiver<Delivery>,
     ) -> Result<Vec<Share>, CeremonyError> {
-        let (n, t, me) = (self.n() as u32, self.checked.definition.threshold as u32, self.share_idx());
+        let (n, t, me) = (
+            self.n() as u32,
+            self.checked.definition.threshold as u32,
+            self.share_idx(),
+        );
         let v = self.num_vals;
         let started = Instant::now();
         let participants: Vec<Participant> = {
@@ -564,7 +583,11 @@ impl Ceremony<'_> {
         };
         let round1: Vec<(Round1Bcast, BTreeMap<u32, ShamirShare>)> =
             participants.iter().map(|p| p.round1()).collect();
-        tracing::info!(validators = v, elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()), "FROST round 1 computed");
+        tracing::info!(
+            validators = v,
+            elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()),
+            "FROST round 1 computed"
+        );
 
         let casts = FrostRound1Casts {
             casts: round1
@@ -591,7 +614,10 @@ impl Ceremony<'_> {
                     .map(|(vi, (_, sh))| FrostRound1ShamirShare {
                         key: Some(key(vi, me, target)),
                         id: target,
-                        value: sh.get(&target).map(|s| s.value.to_vec()).unwrap_or_default(),
+                        value: sh
+                            .get(&target)
+                            .map(|s| s.value.to_vec())
+                            .unwrap_or_default(),
                     })
                     .collect();
                 (j, FrostRound1P2P { shares })
@@ -610,21 +636,32 @@ impl Ceremony<'_> {
         };
         let collect_r1 = self.collect_first(1, &mut r1_rx, "round-1 casts");
         let (_, _, r1_deliveries) = tokio::try_join!(send_shares, bcast_r1, collect_r1)?;
-        let p2p = tokio::time::timeout(self.cfg.timeout, self.round1_p2p.wait_all_except(Some(self.own())))
-            .await
-            .map_err(|_| {
-                let missing: Vec<usize> = (0..self.n())
-                    .filter(|&i| i != self.own() && self.round1_p2p.get(i).is_none())
-                    .collect();
-                self.fail(1, format!("timed out waiting for round-1 shares from operator(s) {}", self.describe(&missing)))
-            })?;
+        let p2p = tokio::time::timeout(
+            self.cfg.timeout,
+            self.round1_p2p.wait_all_except(Some(self.own())),
+        )
+        .await
+        .map_err(|_| {
+            let missing: Vec<usize> = (0..self.n())
+                .filter(|&i| i != self.own() && self.round1_p2p.get(i).is_none())
+                .collect();
+            self.fail(
+                1,
+                format!(
+                    "timed out waiting for round-1 shares from operator(s) {}",
+                    self.describe(&missing)
+                ),
+            )
+        })?;
 
         // Decode everything, keyed per validator by sender share index.
         let mut bcasts: Vec<BTreeMap<u32, Round1Bcast>> = vec![BTreeMap::new(); v];
         let mut shares_in: Vec<BTreeMap<u32, ShamirShare>> = vec![BTreeMap::new(); v];
         for (sender, d) in r1_deliveries {
             let src = sender as u32 + 1;
-            let msg: FrostRound1Casts = d.decode().map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
+            let msg: FrostRound1Casts = d
+                .decode()
+                .map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
             let ordered = validate_round1_casts(&msg, src, v, t as usize)
                 .map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
             for (vi, c) in ordered.into_iter().enumerate() {
@@ -641,8 +678,14 @@ impl Ceremony<'_> {
             let ordered = crate::p2p::frostp2p::validate_round1_p2p(&msg, src, me, v)
                 .map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
             for (vi, s) in ordered.into_iter().enumerate() {
-                let sh = ShamirShare::from_slice(s.id, &s.value)
-                    .map_err(|e| self.fail(1, format!("invalid FROST share from operator {sender} for validator {vi}: {e}")))?;
+                let sh = ShamirShare::from_slice(s.id, &s.value).map_err(|e| {
+                    self.fail(
+                        1,
+                        format!(
+                            "invalid FROST share from operator {sender} for validator {vi}: {e}"
+                        ),
+                    )
+                })?;
                 if let Some(m) = shares_in.get_mut(vi) {
                     m.insert(src, sh);
                 }
@@ -661,11 +704,20 @@ impl Ceremony<'_> {
         let results: Vec<Round2Result> = round2_batch(&inputs).map_err(|e| {
             let who = e
                 .peer()
-                .map(|p| format!("operator {} sent an invalid FROST contribution", p.saturating_sub(1)))
+                .map(|p| {
+                    format!(
+                        "operator {} sent an invalid FROST contribution",
+                        p.saturating_sub(1)
+                    )
+                })
                 .unwrap_or_else(|| "invalid FROST contribution".into());
             self.fail(1, format!("{who}: {e}"))
         })?;
-        tracing::info!(validators = v, elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()), "FROST round 2 verified");
+        tracing::info!(
+            validators = v,
+            elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()),
+            "FROST round 2 verified"
+        );
 
         let casts2 = FrostRound2Casts {
             casts: results
@@ -695,8 +747,11 @@ impl Ceremony<'_> {
             .collect();
         for (sender, d) in r2_deliveries {
             let src = sender as u32 + 1;
-            let msg: FrostRound2Casts = d.decode().map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
-            let ordered = validate_round2_casts(&msg, src, v).map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
+            let msg: FrostRound2Casts = d
+                .decode()
+                .map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
+            let ordered = validate_round2_casts(&msg, src, v)
+                .map_err(|e| self.fail(1, format!("operator {sender}: {e}")))?;
             for (vi, c) in ordered.into_iter().enumerate() {
                 let b = Round2Bcast::from_slices(&c.verification_key, &c.vk_share)
                     .map_err(|e| self.fail(1, format!("operator {sender}, validator {vi}: {e}")))?;
@@ -708,7 +763,10 @@ impl Ceremony<'_> {
         let mut out = Vec::with_capacity(v);
         for (vi, (res, casts)) in results.into_iter().zip(r2).enumerate() {
             res.check_all_bcasts(vi, &casts).map_err(|e| {
-                let who = e.peer().map(|p| format!("operator {}: ", p.saturating_sub(1))).unwrap_or_default();
+                let who = e
+                    .peer()
+                    .map(|p| format!("operator {}: ", p.saturating_sub(1)))
+                    .unwrap_or_default();
                 self.fail(1, format!("{who}{e}"))
             })?;
             out.push(Share {
@@ -717,7 +775,11 @@ impl Ceremony<'_> {
                 public_shares: res.public_shares,
             });
         }
-        tracing::info!(validators = v, elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()), "FROST complete: all validators' keys agreed");
+        tracing::info!(
+            validators = v,
+            elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()),
+            "FROST complete: all validators' keys agreed"
+        );
         Ok(out)
     }
 
@@ -760,7 +822,10 @@ impl Ceremony<'_> {
                         .collect();
                     return Err(self.fail(
                         step,
-                        format!("timed out waiting for {what} from operator(s) {}", self.describe(&missing)),
+                        format!(
+                            "timed out waiting for {what} from operator(s) {}",
+                            self.describe(&missing)
+                        ),
                     ));
                 }
             }
@@ -808,7 +873,12 @@ impl Ceremony<'_> {
                     send_msg(&mut s, msg).await.map_err(|e| e.to_string())
                 })
                 .await
-                .map_err(|e| self.fail(step, format!("send {what} partial signatures to operator {j}: {e}")))
+                .map_err(|e| {
+                    self.fail(
+                        step,
+                        format!("send {what} partial signatures to operator {j}: {e}"),
+                    )
+                })
             }
         });
         futures::future::try_join_all(sends).await?;
@@ -820,7 +890,10 @@ impl Ceremony<'_> {
             .map_err(|e| match &e {
                 super::parsig::ParSigError::Timeout { missing, .. } => self.fail(
                     step,
-                    format!("timed out waiting for {what} partial signatures from operator(s) {}", self.describe(missing)),
+                    format!(
+                        "timed out waiting for {what} partial signatures from operator(s) {}",
+                        self.describe(missing)
+                    ),
                 ),
                 _ => self.fail(step, e),
             })?;
@@ -831,10 +904,9 @@ impl Ceremony<'_> {
         let mut index = Vec::with_capacity(items.capacity());
         for (vi, (share, slot)) in shares.iter().zip(&slots).enumerate() {
             for (&idx, sig) in slot {
-                let pk = share
-                    .public_shares
-                    .get(&(idx as u32))
-                    .ok_or_else(|| self.fail(step, format!("no public share {idx} for validator {vi}")))?;
+                let pk = share.public_shares.get(&(idx as u32)).ok_or_else(|| {
+                    self.fail(step, format!("no public share {idx} for validator {vi}"))
+                })?;
                 items.push((*pk, roots[vi], *sig));
                 index.push((vi, idx));
             }
@@ -843,7 +915,10 @@ impl Ceremony<'_> {
             let (vi, idx) = index.get(pos).copied().unwrap_or((0, 0));
             return Err(self.fail(
                 step,
-                format!("invalid {what} partial signature from operator {} for validator {vi}", idx.saturating_sub(1)),
+                format!(
+                    "invalid {what} partial signature from operator {} for validator {vi}",
+                    idx.saturating_sub(1)
+                ),
             ));
         }
         let mut out = Vec::with_capacity(shares.len());
@@ -853,7 +928,10 @@ impl Ceremony<'_> {
                     let partials: Vec<(u64, Signature)> = slot.into_iter().collect();
                     let agg = bls::threshold_combine(&partials).map_err(|e| self.fail(step, e))?;
                     bls::verify(&share.pubkey, &roots[vi], &agg).map_err(|_| {
-                        self.fail(step, format!("invalid {what} aggregated signature for validator {vi}"))
+                        self.fail(
+                            step,
+                            format!("invalid {what} aggregated signature for validator {vi}"),
+                        )
                     })?;
                     agg
                 }
@@ -880,19 +958,32 @@ impl Ceremony<'_> {
                     .validator_addresses(vi)
                     .map(|a| a.withdrawal_address.as_str())
                     .unwrap_or_default();
-                let addr = crate::lock::k1::parse_address(addr).map_err(|e| {
-                    self.fail(2, format!("validator {vi} withdrawal address: {e}"))
-                })?;
+                let addr = crate::lock::k1::parse_address(addr)
+                    .map_err(|e| self.fail(2, format!("validator {vi} withdrawal address: {e}")))?;
                 let wc = signing::withdrawal_credentials(&addr, def.compounding);
-                roots.push(signing::deposit_signing_root(&s.pubkey.0, &wc, amount, fork));
+                roots.push(signing::deposit_signing_root(
+                    &s.pubkey.0,
+                    &wc,
+                    amount,
+                    fork,
+                ));
                 wcs.push(wc);
             }
             let what = format!("deposit ({} gwei)", amount);
             let sigs = self
-                .exchange(2, deposit_sig_type(ai), &what, shares, &roots, Combine::Threshold)
+                .exchange(
+                    2,
+                    deposit_sig_type(ai),
+                    &what,
+                    shares,
+                    &roots,
+                    Combine::Threshold,
+                )
                 .await?;
             for (vi, sig) in sigs.into_iter().enumerate() {
-                if let (Some(list), Some(s), Some(wc)) = (out.get_mut(vi), shares.get(vi), wcs.get(vi)) {
+                if let (Some(list), Some(s), Some(wc)) =
+                    (out.get_mut(vi), shares.get(vi), wcs.get(vi))
+                {
                     list.push(DepositData {
                         pubkey: s.pubkey.0.to_vec(),
                         withdrawal_credentials: wc.to_vec(),
@@ -901,16 +992,27 @@ impl Ceremony<'_> {
                     });
                 }
             }
-            tracing::info!(amount_gwei = amount, validators = shares.len(), "Deposit data signed");
+            tracing::info!(
+                amount_gwei = amount,
+                validators = shares.len(),
+                "Deposit data signed"
+            );
         }
         Ok(out)
     }
 
     /// Step 3: pre-generated builder registrations.
-    async fn registrations(&self, shares: &[Share]) -> Result<Vec<BuilderRegistration>, CeremonyError> {
+    async fn registrations(
+        &self,
+        shares: &[Share],
+    ) -> Result<Vec<BuilderRegistration>, CeremonyError> {
         let def = &self.checked.definition;
         let fork = fork4(&self.checked.network);
-        let gas = if def.target_gas_limit == 0 { DEFAULT_GAS_LIMIT } else { def.target_gas_limit };
+        let gas = if def.target_gas_limit == 0 {
+            DEFAULT_GAS_LIMIT
+        } else {
+            def.target_gas_limit
+        };
         let ts = self.checked.network.genesis_time;
         let mut fees = Vec::with_capacity(shares.len());
         let mut roots = Vec::with_capacity(shares.len());
@@ -921,11 +1023,24 @@ impl Ceremony<'_> {
                 .unwrap_or_default();
             let fee = crate::lock::k1::parse_address(fee)
                 .map_err(|e| self.fail(3, format!("validator {vi} fee recipient: {e}")))?;
-            roots.push(signing::registration_signing_root(&fee, gas, ts, &s.pubkey.0, fork));
+            roots.push(signing::registration_signing_root(
+                &fee,
+                gas,
+                ts,
+                &s.pubkey.0,
+                fork,
+            ));
             fees.push(fee);
         }
         let sigs = self
-            .exchange(3, SIG_VALIDATOR_REGISTRATION, "builder registration", shares, &roots, Combine::Threshold)
+            .exchange(
+                3,
+                SIG_VALIDATOR_REGISTRATION,
+                "builder registration",
+                shares,
+                &roots,
+                Combine::Threshold,
+            )
             .await?;
         Ok(sigs
             .into_iter()
@@ -973,12 +1088,17 @@ impl Ceremony<'_> {
             lock_hash: Vec::new(),
             node_signatures: Vec::new(),
         };
-        lock.with_hashes().map_err(|e| self.fail(4, format!("lock hash: {e}")))
+        lock.with_hashes()
+            .map_err(|e| self.fail(4, format!("lock hash: {e}")))
     }
 
     /// Step 4: every share signs the lock hash; the aggregate of all n x V
     /// partial signatures becomes `signature_aggregate`.
-    async fn lock_signature(&self, shares: &[Share], lock: &mut Lock) -> Result<[u8; 32], CeremonyError> {
+    async fn lock_signature(
+        &self,
+        shares: &[Share],
+        lock: &mut Lock,
+    ) -> Result<[u8; 32], CeremonyError> {
         let lock_hash: [u8; 32] = lock
             .lock_hash
             .as_slice()
@@ -1006,7 +1126,8 @@ impl Ceremony<'_> {
         mut rx: UnboundedReceiver<Delivery>,
         lock_hash: &[u8; 32],
     ) -> Result<Vec<Vec<u8>>, CeremonyError> {
-        let msg = crate::p2p::nodesig::build(&self.signing_key, lock_hash, self.own()).map_err(|e| self.fail(5, e))?;
+        let msg = crate::p2p::nodesig::build(&self.signing_key, lock_hash, self.own())
+            .map_err(|e| self.fail(5, e))?;
         let own_sig = msg.signature.clone();
         let collector = NodeSigs::new(self.own(), self.peers.keys.clone());
         let bc = async {
@@ -1018,10 +1139,15 @@ impl Ceremony<'_> {
         let collect = async {
             let deliveries = self.collect_first(5, &mut rx, "node signatures").await?;
             for (sender, d) in deliveries {
-                let m: MsgNodeSig = d.decode().map_err(|e| self.fail(5, format!("operator {sender}: {e}")))?;
+                let m: MsgNodeSig = d
+                    .decode()
+                    .map_err(|e| self.fail(5, format!("operator {sender}: {e}")))?;
                 collector.offer(sender, &m).map_err(|e| self.fail(5, e))?;
             }
-            collector.wait_all(lock_hash, &own_sig).await.map_err(|e| self.fail(5, e))
+            collector
+                .wait_all(lock_hash, &own_sig)
+                .await
+                .map_err(|e| self.fail(5, e))
         };
         let (_, sigs) = tokio::try_join!(bc, collect)?;
         Ok(sigs)
@@ -1035,8 +1161,16 @@ impl Ceremony<'_> {
     ) -> Result<OutputSet, CeremonyError> {
         let mut set = OutputSet::default();
         for (i, (ks, pw)) in keystores.iter().enumerate() {
-            set.add(format!("{KEYS_DIR}/keystore-{i}.json"), keystore::to_json(ks), 0o444);
-            set.add(format!("{KEYS_DIR}/keystore-{i}.txt"), pw.expose().as_bytes().to_vec(), 0o400);
+            set.add(
+                format!("{KEYS_DIR}/keystore-{i}.json"),
+                keystore::to_json(ks),
+                0o444,
+            );
+            set.add(
+                format!("{KEYS_DIR}/keystore-{i}.txt"),
+                pw.expose().as_bytes().to_vec(),
+                0o400,
+            );
         }
         // One deposit file per amount.
         for &amount in &self.checked.deposit_amounts {
@@ -1051,7 +1185,11 @@ impl Ceremony<'_> {
             }
             let bytes = crate::lock::deposit::marshal_deposit_data(&dds, &self.checked.network)
                 .map_err(|e| self.fail(6, e))?;
-            set.add(crate::lock::deposit::deposit_file_name(amount), bytes, 0o444);
+            set.add(
+                crate::lock::deposit::deposit_file_name(amount),
+                bytes,
+                0o444,
+            );
         }
         let json = lock.to_json().map_err(|e| self.fail(6, e))?;
         set.add(LOCK_FILE, json, 0o444);
@@ -1073,7 +1211,9 @@ impl Ceremony<'_> {
         .await;
         match r {
             Ok(Ok(())) => tracing::info!("All peers shut down cleanly"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "Shutdown handshake incomplete; outputs are complete"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Shutdown handshake incomplete; outputs are complete")
+            }
             Err(_) => tracing::warn!("Shutdown handshake timed out; outputs are complete"),
         }
     }

@@ -102,7 +102,10 @@ pub fn spawn_handlers(host: &Host, peers: &[PeerId], h: Handlers) -> Result<(), 
 
 async fn handle(h: &Handlers, proto: &'static str, sender: usize, mut stream: Stream) {
     let result: Result<(), String> = if proto == protocols::SYNC {
-        h.sync.serve(sender, &mut stream).await.map_err(|e| e.to_string())
+        h.sync
+            .serve(sender, &mut stream)
+            .await
+            .map_err(|e| e.to_string())
     } else if proto == h.bcast_ids.0 {
         h.bcast
             .serve_sig(sender, &mut stream)

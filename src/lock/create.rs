@@ -496,7 +496,6 @@ pub fn new_definition<R: RngCore + CryptoRng>(
     }
     .with_hashes()?;
     Ok(definition)
-
 }
 
 /// Creates a complete cluster: a lock with all hashes and signatures set

@@ -40,17 +40,18 @@ impl EmbeddedDkg {
             .iter()
             .filter(|a| !a.is_empty())
             .map(|a| {
-                a.parse()
-                    .map_err(|_| DkgRunError(format!("CHARON_P2P_TCP_ADDRESS {a:?} is not ip:port")))
+                a.parse().map_err(|_| {
+                    DkgRunError(format!("CHARON_P2P_TCP_ADDRESS {a:?} is not ip:port"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let external_ip = match s.external_ip.as_deref().filter(|x| !x.is_empty()) {
-            Some(ip) => Some(
-                ip.parse()
-                    .map_err(|_| DkgRunError(format!("CHARON_P2P_EXTERNAL_IP {ip:?} is not an IP")))?,
-            ),
-            None => None,
-        };
+        let external_ip =
+            match s.external_ip.as_deref().filter(|x| !x.is_empty()) {
+                Some(ip) => Some(ip.parse().map_err(|_| {
+                    DkgRunError(format!("CHARON_P2P_EXTERNAL_IP {ip:?} is not an IP"))
+                })?),
+                None => None,
+            };
         Ok(CeremonyConfig {
             data_dir: data_dir.to_path_buf(),
             relays: s.relays.clone(),
