@@ -68,6 +68,29 @@ impl EmbeddedDkg {
     }
 }
 
+impl EmbeddedDkg {
+    /// Publishes the lock to the Obol API (CHARON_PUBLISH). As in charon, a
+    /// failure is only a warning: the outputs are complete either way.
+    async fn publish(&self, data_dir: &Path) {
+        let s = &self.settings;
+        let result = async {
+            let bytes = std::fs::read(data_dir.join(crate::dkg::output::LOCK_FILE))
+                .map_err(|e| e.to_string())?;
+            let lock: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+            let url = reqwest::Url::parse(&s.publish_address).map_err(|e| e.to_string())?;
+            let api = super::api::ObolApi::new(&url, s.publish_timeout, Default::default())
+                .map_err(|e| e.to_string())?;
+            api.publish_lock(&lock).await.map_err(|e| e.to_string())
+        }
+        .await;
+        match result {
+            Ok(o) => tracing::info!(outcome = ?o, address = %s.publish_address, "Lock published to the Obol API"),
+            Err(e) => tracing::warn!(error = %e, address = %s.publish_address, "Publishing the lock failed; outputs are complete"),
+        }
+    }
+}
+
 impl DkgRunner for EmbeddedDkg {
     async fn run(
         &self,
@@ -94,6 +117,9 @@ impl DkgRunner for EmbeddedDkg {
                     validators = outcome.validators.len(),
                     "Embedded DKG completed"
                 );
+                if self.settings.publish {
+                    self.publish(data_dir).await;
+                }
                 Ok(())
             }
             _ = cancel.cancelled() => Err(DkgRunError("DKG cancelled".into())),
