@@ -1,7 +1,7 @@
 //! Protocol logic over in-memory duplex streams: bcast, sync, parsigex, FROST
 //! transport and node signatures, happy paths and refusals.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use charon_dkg_sidecar::p2p::frame::{self, FrameError, MAX_DELIMITED_SIZE};
 use charon_dkg_sidecar::p2p::frostp2p::{self, FrostWireError};
 use charon_dkg_sidecar::p2p::k1sig::sign65;
 use charon_dkg_sidecar::p2p::nodesig::{self, NodeSigError, NodeSigs};
-use charon_dkg_sidecar::p2p::parsigex::{self, ParSigExError, ParSigStore};
+use charon_dkg_sidecar::p2p::parsigex::{self, ParSigExError};
 use charon_dkg_sidecar::p2p::proto::corepb::{Duty, ParSigExMsg};
 use charon_dkg_sidecar::p2p::proto::dkgpb::*;
 use charon_dkg_sidecar::p2p::proto::{Any, pack_any};
@@ -694,35 +694,6 @@ async fn parsigex_round_trip_and_refusals() {
         parsigex::validate_msg(&raw, 3),
         Err(ParSigExError::Data { .. })
     ));
-}
-
-#[tokio::test]
-async fn parsigex_store_keeps_early_sets_and_refuses_conflicts() {
-    let store = Arc::new(ParSigStore::new());
-    let pks: BTreeSet<_> = [pk(1), pk(2)].into();
-    let shares: BTreeSet<u32> = [1, 2, 3].into();
-    let set_of = |share: u32, fill: u8| parsigex::ParSigSet {
-        sig_type: 200,
-        share_idx: share,
-        sigs: pks.iter().map(|p| (*p, [fill; 96])).collect(),
-    };
-    // Sets for a later sigType arrive first and are kept.
-    store.store(&set_of(2, 2)).unwrap();
-    store.store(&set_of(3, 3)).unwrap();
-    store.store(&set_of(3, 3)).unwrap(); // identical repeat
-    assert!(matches!(
-        store.store(&set_of(3, 4)),
-        Err(ParSigExError::Mismatch { sender: 3, .. })
-    ));
-    let s2 = store.clone();
-    let (p2, sh2) = (pks.clone(), shares.clone());
-    let waiter = tokio::spawn(async move { s2.wait_complete(200, &p2, &sh2).await });
-    tokio::task::yield_now().await;
-    assert!(!waiter.is_finished());
-    store.store(&set_of(1, 1)).unwrap();
-    let all = waiter.await.unwrap();
-    assert_eq!(all.len(), 2);
-    assert_eq!(all[&pk(1)][&3], [3; 96], "the first stored value is kept");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::lock::verify::{VerifyOptions, verify_definition_hashes, verify_defini
 use crate::lock::version::Version;
 
 /// 1 ETH in gwei.
-pub const ETH: u64 = 1_000_000_000;
+pub const ETH: u64 = crate::lock::deposit::GWEI_PER_ETH;
 /// Gas limit of builder registrations when the definition sets none.
 pub const DEFAULT_GAS_LIMIT: u64 = 30_000_000;
 /// Largest definition accepted over HTTP, as charon.
@@ -208,21 +208,11 @@ pub fn check_threshold(threshold: u64, n: usize) -> Result<(), PreflightError> {
 /// ascending, or charon's defaults ([1, 32] ETH, [1, 8, 32, 256] ETH when
 /// compounding, [32] ETH before v1.8).
 pub fn deposit_amounts(def: &Definition) -> Vec<u64> {
-    let given = def.deposit_amounts.as_deref().unwrap_or_default();
-    if given.is_empty() {
-        if !def.version.has_partial_deposits() {
-            vec![32 * ETH]
-        } else if def.compounding {
-            vec![ETH, 8 * ETH, 32 * ETH, 256 * ETH]
-        } else {
-            vec![ETH, 32 * ETH]
-        }
-    } else {
-        let mut v = given.to_vec();
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
+    crate::lock::deposit::ceremony_deposit_amounts(
+        def.deposit_amounts.as_deref().unwrap_or_default(),
+        def.compounding,
+        def.version.has_partial_deposits(),
+    )
 }
 
 #[cfg(test)]

@@ -4,14 +4,12 @@
 //! One-way: receivers never answer. Sets may arrive before the local node
 //! reaches their step, so [`ParSigStore`] keeps them for any admissible sigType.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::io::{AsyncRead, AsyncWrite};
 use prost::Message;
-use tokio::sync::Notify;
 
 use super::frame::{FrameError, MAX_DELIMITED_SIZE, read_msg};
 use super::proto::ProtoError;
@@ -238,81 +236,4 @@ pub async fn recv_msg<S: AsyncRead + Unpin>(
 ) -> Result<ParSigSet, ParSigExError> {
     let msg: ParSigExMsg = read_msg(stream, MAX_DELIMITED_SIZE).await?;
     validate_msg(&msg, sender)
-}
-
-type Slots = BTreeMap<PubKey, BTreeMap<u32, BlsSignature>>;
-
-/// Partial signatures received so far, for every sigType, including sets that
-/// arrived before the local exchange started.
-#[derive(Debug, Default)]
-pub struct ParSigStore {
-    sets: Mutex<HashMap<u64, Slots>>,
-    changed: Notify,
-}
-
-impl ParSigStore {
-    /// Empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Stores a validated set. Identical repeats are ignored; the whole set is
-    /// refused if any entry conflicts with a stored one.
-    pub fn store(&self, set: &ParSigSet) -> Result<(), ParSigExError> {
-        {
-            let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
-            let slots = sets.entry(set.sig_type).or_default();
-            for (pk, sig) in &set.sigs {
-                if let Some(prev) = slots.get(pk).and_then(|m| m.get(&set.share_idx))
-                    && prev != sig
-                {
-                    return Err(ParSigExError::Mismatch {
-                        sender: set.share_idx,
-                        sig_type: set.sig_type,
-                        key: pubkey_key(pk),
-                    });
-                }
-            }
-            for (pk, sig) in &set.sigs {
-                slots.entry(*pk).or_default().insert(set.share_idx, *sig);
-            }
-        }
-        self.changed.notify_waiters();
-        Ok(())
-    }
-
-    /// Waits until, for `sig_type`, every pubkey in `pubkeys` has a partial
-    /// signature from every share in `shares`; returns them by pubkey and share.
-    pub async fn wait_complete(
-        &self,
-        sig_type: u64,
-        pubkeys: &BTreeSet<PubKey>,
-        shares: &BTreeSet<u32>,
-    ) -> BTreeMap<PubKey, BTreeMap<u32, BlsSignature>> {
-        loop {
-            let notified = self.changed.notified();
-            {
-                let sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(slots) = sets.get(&sig_type) {
-                    let mut out = BTreeMap::new();
-                    let complete = pubkeys.iter().all(|pk| {
-                        let Some(by_share) = slots.get(pk) else {
-                            return false;
-                        };
-                        let picked: BTreeMap<u32, BlsSignature> = shares
-                            .iter()
-                            .filter_map(|s| by_share.get(s).map(|sig| (*s, *sig)))
-                            .collect();
-                        let ok = picked.len() == shares.len();
-                        out.insert(*pk, picked);
-                        ok
-                    });
-                    if complete {
-                        return out;
-                    }
-                }
-            }
-            notified.await;
-        }
-    }
 }

@@ -85,8 +85,12 @@ impl EmbeddedDkg {
         }
         .await;
         match result {
-            Ok(o) => tracing::info!(outcome = ?o, address = %s.publish_address, "Lock published to the Obol API"),
-            Err(e) => tracing::warn!(error = %e, address = %s.publish_address, "Publishing the lock failed; outputs are complete"),
+            Ok(o) => {
+                tracing::info!(outcome = ?o, address = %s.publish_address, "Lock published to the Obol API")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, address = %s.publish_address, "Publishing the lock failed; outputs are complete")
+            }
         }
     }
 }
