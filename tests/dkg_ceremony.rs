@@ -69,6 +69,7 @@ fn run_nodes(
         relay_url: relay.url.clone(),
         timeout: timeout.into(),
         extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        env: Vec::new(),
     };
     which
         .iter()
@@ -253,6 +254,7 @@ fn a_node_with_another_definition_is_refused_at_sync() {
         relay_url: relay.url.clone(),
         timeout: "10s".into(),
         extra_args: vec![],
+        env: Vec::new(),
     };
     nodes.push(start_node(Path::new(EXE), 3, &c.nodes[3], &opts).unwrap());
     wait_all(&mut nodes, Duration::from_secs(120)).unwrap();
@@ -265,4 +267,38 @@ fn a_node_with_another_definition_is_refused_at_sync() {
         all.contains("definition hash signature") || all.contains("invalid definition"),
         "{all}"
     );
+}
+
+#[test]
+fn a_peer_sending_an_invalid_frost_share_is_named_by_every_honest_node() {
+    let c = cluster(4, 2, "v1.11.0", &[]);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2], "10s", &[]);
+    let opts = NodeOptions {
+        definition: c.definition.clone(),
+        relay_url: relay.url.clone(),
+        timeout: "10s".into(),
+        extra_args: vec![],
+        env: vec![("CHARON_DKG_TEST_FAULT".into(), "invalid-frost-share".into())],
+    };
+    nodes.push(start_node(Path::new(EXE), 3, &c.nodes[3], &opts).unwrap());
+    wait_all(&mut nodes, Duration::from_secs(120)).unwrap();
+    for n in &nodes {
+        assert!(!n.status.unwrap().success(), "node {} succeeded", n.index);
+        assert!(outputs(&c.nodes[n.index]).is_empty());
+        if n.index == 3 {
+            continue;
+        }
+        let log = n.log_text();
+        let err = log
+            .lines()
+            .find(|l| l.contains("dkg failed"))
+            .unwrap_or_default();
+        assert!(
+            err.contains("operator 3 sent an invalid FROST contribution")
+                && err.contains("validator 0"),
+            "node {}: {log}",
+            n.index
+        );
+    }
 }

@@ -76,6 +76,7 @@ fn bench(args: &Args) -> Result<(), String> {
         relay_url: relay.url.clone(),
         timeout: args.timeout.clone(),
         extra_args: vec!["--log-format".into(), "console".into()],
+        env: Vec::new(),
     };
     println!(
         "Ceremony: {} nodes x {} validators (each node a separate process, loopback relay)",

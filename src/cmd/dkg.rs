@@ -252,9 +252,25 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
                 NetworkSet::DEFAULT
             },
             keystore_pbkdf2_c: crate::lock::keystore::DEFAULT_PBKDF2_C,
+            fault: fault_from_env()?,
         },
         compat,
     ))
+}
+
+/// Test-only fault injection (`CHARON_DKG_TEST_FAULT=invalid-frost-share`),
+/// used by the integration tests to show that honest nodes name a cheater.
+fn fault_from_env() -> Result<Option<crate::dkg::ceremony::Fault>, DkgCmdError> {
+    match std::env::var("CHARON_DKG_TEST_FAULT").ok().as_deref() {
+        None | Some("") => Ok(None),
+        Some("invalid-frost-share") => {
+            tracing::warn!("TEST FAULT INJECTION: sending invalid FROST shares");
+            Ok(Some(crate::dkg::ceremony::Fault::InvalidFrostShare))
+        }
+        Some(other) => Err(DkgCmdError::Config(format!(
+            "unknown CHARON_DKG_TEST_FAULT {other:?}"
+        ))),
+    }
 }
 
 /// The whole `dkg` command after logging is set up: pre-flight, ceremony,

@@ -115,6 +115,8 @@ pub struct NodeOptions {
     pub timeout: String,
     /// Extra arguments appended to the command line.
     pub extra_args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 /// Starts `dkg` for operator `index` with data in `data_dir`.
@@ -149,6 +151,7 @@ pub fn start_node(
         .arg("0s")
         .args(&opts.extra_args)
         .env_remove("CHARON_LOG_FORMAT")
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file)

@@ -115,6 +115,15 @@ pub struct CeremonyConfig {
     pub networks: NetworkSet,
     /// pbkdf2 iterations for keystores (charon: 262144).
     pub keystore_pbkdf2_c: u32,
+    /// Deliberate misbehaviour, for testing how honest peers react.
+    pub fault: Option<Fault>,
+}
+
+/// Misbehaviour a test node can be told to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Send every peer a round-1 share for validator 0 that is off the polynomial.
+    InvalidFrostShare,
 }
 
 /// What a successful ceremony produced.
@@ -614,10 +623,20 @@ impl Ceremony<'_> {
                     .map(|(vi, (_, sh))| FrostRound1ShamirShare {
                         key: Some(key(vi, me, target)),
                         id: target,
-                        value: sh
-                            .get(&target)
-                            .map(|s| s.value.to_vec())
-                            .unwrap_or_default(),
+                        value: {
+                            let mut v = sh
+                                .get(&target)
+                                .map(|s| s.value.to_vec())
+                                .unwrap_or_default();
+                            if vi == 0 && self.cfg.fault == Some(Fault::InvalidFrostShare) {
+                                // Still canonical and non-zero: only the Feldman
+                                // check can catch it.
+                                if let Some(b) = v.last_mut() {
+                                    *b ^= 1;
+                                }
+                            }
+                            v
+                        },
                     })
                     .collect();
                 (j, FrostRound1P2P { shares })

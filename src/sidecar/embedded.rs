@@ -64,6 +64,7 @@ impl EmbeddedDkg {
             nickname: s.nickname.clone().unwrap_or_default(),
             networks: NetworkSet::DEFAULT,
             keystore_pbkdf2_c: self.keystore_pbkdf2_c,
+            fault: None,
         })
     }
 }
