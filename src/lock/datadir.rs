@@ -143,15 +143,6 @@ pub fn verify_data_dir(dir: &Path, opts: &VerifyOptions) -> Result<DataDirReport
     })
 }
 
-/// charon's deposit-data file name for an amount (`deposit-data.json` for 32 ETH).
-pub fn deposit_file_name(amount_gwei: u64) -> String {
-    if amount_gwei == 32_000_000_000 {
-        return "deposit-data.json".into();
-    }
-    // Shortest decimal representation, as Go's FormatFloat(x, 'f', -1, 64).
-    format!("deposit-data-{}eth.json", amount_gwei as f64 / 1e9)
-}
-
 fn hex_field(o: &Obj<'_>, name: &str, len: usize) -> Result<Vec<u8>, String> {
     let s = o.string(name).map_err(|e| e.to_string())?;
     let b = hex::decode(&s).map_err(|e| format!("{name}: invalid hex: {e}"))?;
@@ -208,7 +199,7 @@ fn check_deposit_files(dir: &Path, lock: &Lock) -> Result<usize, DataDirError> {
             let data_root = hex_field(&o, "deposit_data_root", 32).map_err(entry)?;
             let amount = o.uint("amount").map_err(|e| entry(e.to_string()))?;
             let file_fork = hex_field(&o, "fork_version", 4).map_err(entry)?;
-            if deposit_file_name(amount) != *name {
+            if super::deposit::deposit_file_name(amount) != *name {
                 return Err(entry(format!(
                     "amount {amount} gwei does not belong in this file"
                 )));
@@ -264,6 +255,7 @@ fn deposit_roots(pk: &[u8; 48], wc: &[u8; 32], amount: u64, sig: &[u8]) -> ([u8;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::deposit::deposit_file_name;
 
     #[test]
     fn deposit_file_names_and_roots_match_charon() {
