@@ -622,21 +622,11 @@ pub fn write_cluster(
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CreateError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |action, source| CreateError::Io {
+    super::keystore::write_new_file(path, bytes, mode).map_err(|(action, source)| CreateError::Io {
         action,
         path: path.to_path_buf(),
         source,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| io("create", e))?;
-    f.write_all(bytes).map_err(|e| io("write", e))?;
-    f.sync_all().map_err(|e| io("sync", e))
+    })
 }
 
 #[cfg(test)]

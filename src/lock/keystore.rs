@@ -479,7 +479,8 @@ pub fn encrypt_many(secrets: &[SecretKey], pbkdf2_c: u32) -> Vec<(Keystore, Pass
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            // A lost worker must not silently drop keys: re-raise its panic.
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
 }
@@ -553,21 +554,30 @@ pub fn write_keystores_with(
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeystoreError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |action, source| KeystoreError::Io {
+    write_new_file(path, bytes, mode).map_err(|(action, source)| KeystoreError::Io {
         action,
         path: path.to_path_buf(),
         source,
-    };
+    })
+}
+
+/// Creates `path` (never overwriting) with `mode`, writes and syncs it. The
+/// error names the failed action ("create", "write" or "sync").
+pub(crate) fn write_new_file(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<(), (&'static str, std::io::Error)> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(path)
-        .map_err(|e| io("create", e))?;
-    f.write_all(bytes).map_err(|e| io("write", e))?;
-    f.sync_all().map_err(|e| io("sync", e))
+        .map_err(|e| ("create", e))?;
+    f.write_all(bytes).map_err(|e| ("write", e))?;
+    f.sync_all().map_err(|e| ("sync", e))
 }
 
 /// The index in a charon keystore file name `keystore-[insecure-]<i>.json`.
