@@ -25,6 +25,23 @@ fn keystores(c: &mut Criterion) {
     g.sample_size(10);
     let sk = secrets(1);
     let pw = Password::random();
+    g.bench_function("kdf_pbkdf2_2^18", |b| {
+        let mut out = [0u8; 32];
+        b.iter(|| {
+            charon_dkg_sidecar::lock::pbkdf2::pbkdf2_hmac_sha256(
+                b"password",
+                &[7u8; 32],
+                DEFAULT_PBKDF2_C,
+                &mut out,
+            )
+        })
+    });
+    g.bench_function("kdf_pbkdf2_2^18_generic_hmac", |b| {
+        let mut out = [0u8; 32];
+        b.iter(|| {
+            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"password", &[7u8; 32], DEFAULT_PBKDF2_C, &mut out)
+        })
+    });
     g.bench_function("encrypt_pbkdf2_2^18", |b| {
         b.iter(|| keystore::encrypt(&sk[0], &pw, DEFAULT_PBKDF2_C))
     });

@@ -226,7 +226,7 @@ fn charon_uuid() -> String {
 
 fn pbkdf2_key(password: &str, salt: &[u8], c: u32) -> Zeroizing<[u8; 32]> {
     let mut dk = Zeroizing::new([0u8; 32]);
-    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, c, dk.as_mut_slice());
+    super::pbkdf2::pbkdf2_hmac_sha256(password.as_bytes(), salt, c, dk.as_mut_slice());
     dk
 }
 

@@ -24,6 +24,7 @@ pub mod k1;
 pub mod keystore;
 pub mod lockfile;
 pub mod network;
+pub mod pbkdf2;
 pub mod registration;
 pub mod sample;
 pub mod signing;
