@@ -36,6 +36,14 @@ fn keystores(c: &mut Criterion) {
             )
         })
     });
+    g.bench_function("kdf_pbkdf2_2^18_batch_of_64", |b| {
+        let salts: Vec<[u8; 32]> = (0..64u8).map(|i| [i; 32]).collect();
+        let inputs: Vec<(&[u8], &[u8])> = salts
+            .iter()
+            .map(|s| (b"password".as_slice(), s.as_slice()))
+            .collect();
+        b.iter(|| charon_dkg_sidecar::lock::pbkdf2::derive_keys(&inputs, DEFAULT_PBKDF2_C))
+    });
     g.bench_function("kdf_pbkdf2_2^18_generic_hmac", |b| {
         let mut out = [0u8; 32];
         b.iter(|| {

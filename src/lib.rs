@@ -4,6 +4,8 @@
 //! Data flows one way: [`sidecar`] drives [`dkg`], which uses [`p2p`] and
 //! [`frost`], which produce the files modelled in [`lock`].
 
+#![deny(unsafe_code)]
+
 pub mod cmd;
 pub mod dkg;
 pub mod frost;

@@ -867,10 +867,13 @@ impl Ceremony<'_> {
         combine: Combine,
     ) -> Result<Vec<Signature>, CeremonyError> {
         let me = self.share_idx();
+        // Each root is hashed to G2 once, for our signature and every check.
+        let hashed: Vec<bls::HashedMessage> =
+            roots.iter().map(|r| bls::HashedMessage::new(r)).collect();
         let own: BTreeMap<[u8; 48], [u8; 96]> = shares
             .iter()
-            .zip(roots)
-            .map(|(s, r)| (s.pubkey.0, s.secret.sign(r).0))
+            .zip(&hashed)
+            .map(|(s, h)| (s.pubkey.0, s.secret.sign_hashed(h).0))
             .collect();
         let own_entries: Vec<(PublicKey, Signature)> = own
             .iter()
@@ -917,51 +920,56 @@ impl Ceremony<'_> {
                 _ => self.fail(step, e),
             })?;
 
-        // Verify every partial against its public share in one batch; on
-        // failure name the operator and validator.
-        let mut items = Vec::with_capacity(shares.len() * self.n());
-        let mut index = Vec::with_capacity(items.capacity());
+        // Every partial is verified against its public share in one batch
+        // (naming the operator and validator on failure) and merged.
+        let mut lists: Vec<Vec<(u64, PublicKey, Signature)>> = Vec::with_capacity(shares.len());
+        let mut index = Vec::with_capacity(shares.len() * self.n());
         for (vi, (share, slot)) in shares.iter().zip(&slots).enumerate() {
+            let mut list = Vec::with_capacity(slot.len());
             for (&idx, sig) in slot {
                 let pk = share.public_shares.get(&(idx as u32)).ok_or_else(|| {
                     self.fail(step, format!("no public share {idx} for validator {vi}"))
                 })?;
-                items.push((*pk, roots[vi], *sig));
+                list.push((idx, *pk, *sig));
                 index.push((vi, idx));
             }
+            lists.push(list);
         }
-        if let Err(pos) = verify_partials(&items) {
-            let (vi, idx) = index.get(pos).copied().unwrap_or((0, 0));
-            return Err(self.fail(
-                step,
-                format!(
-                    "invalid {what} partial signature from operator {} for validator {vi}",
-                    idx.saturating_sub(1)
-                ),
-            ));
-        }
-        let mut out = Vec::with_capacity(shares.len());
-        for (vi, (share, slot)) in shares.iter().zip(slots).enumerate() {
-            let sig = match combine {
-                Combine::Threshold => {
-                    let partials: Vec<(u64, Signature)> = slot.into_iter().collect();
-                    let agg = bls::threshold_combine(&partials).map_err(|e| self.fail(step, e))?;
-                    bls::verify(&share.pubkey, &roots[vi], &agg).map_err(|_| {
-                        self.fail(
-                            step,
-                            format!("invalid {what} aggregated signature for validator {vi}"),
-                        )
-                    })?;
-                    agg
-                }
-                Combine::Aggregate => {
-                    let sigs: Vec<Signature> = slot.into_values().collect();
-                    bls::aggregate(&sigs).map_err(|e| self.fail(step, e))?
-                }
-            };
-            out.push(sig);
-        }
-        Ok(out)
+        let (sets, merge): (Vec<bls::PartialSet<'_>>, _) = match combine {
+            Combine::Threshold => (
+                lists
+                    .iter()
+                    .zip(&hashed)
+                    .map(|(partials, msg)| bls::PartialSet { msg, partials })
+                    .collect(),
+                bls::Merge::Threshold(self.checked.definition.threshold as usize),
+            ),
+            // Every root is the same: one set of all partials, one sum.
+            Combine::Aggregate => {
+                let flat: Vec<_> = lists.iter().flatten().copied().collect();
+                lists = vec![flat];
+                (
+                    match (lists.first(), hashed.first()) {
+                        (Some(partials), Some(msg)) => vec![bls::PartialSet { msg, partials }],
+                        _ => Vec::new(),
+                    },
+                    bls::Merge::Sum,
+                )
+            }
+        };
+        bls::verify_and_combine(&sets, merge, &mut OsRng).map_err(|e| match e {
+            bls::BlsError::ItemEncoding { position, .. } | bls::BlsError::ItemVerify { position } => {
+                let (vi, idx) = index.get(position).copied().unwrap_or((0, 0));
+                self.fail(
+                    step,
+                    format!(
+                        "invalid {what} partial signature from operator {} for validator {vi}",
+                        idx.saturating_sub(1)
+                    ),
+                )
+            }
+            other => self.fail(step, format!("{what} signatures: {other}")),
+        })
     }
 
     /// Step 2: one exchange per deposit amount (ascending).
@@ -1124,16 +1132,14 @@ impl Ceremony<'_> {
             .try_into()
             .map_err(|_| self.fail(4, "lock hash is not 32 bytes"))?;
         let roots = vec![lock_hash; shares.len()];
-        let per_validator = self
+        // Each partial was verified against its public share, so their sum is
+        // a valid aggregate over all n x V shares; step 6 checks it again.
+        let agg = self
             .exchange(4, SIG_LOCK, "lock hash", shares, &roots, Combine::Aggregate)
-            .await?;
-        let agg = bls::aggregate(&per_validator).map_err(|e| self.fail(4, e))?;
-        let all_shares: Vec<PublicKey> = shares
-            .iter()
-            .flat_map(|s| s.public_shares.values().copied())
-            .collect();
-        bls::fast_aggregate_verify(&all_shares, &lock_hash, &agg)
-            .map_err(|_| self.fail(4, "lock hash aggregate signature does not verify"))?;
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.fail(4, "no lock hash signatures"))?;
         lock.signature_aggregate = agg.0.to_vec();
         tracing::info!(lock_hash = %format!("0x{}", hex::encode(lock_hash)), "Lock hash signed by every share");
         Ok(lock_hash)
@@ -1267,21 +1273,3 @@ fn to_eth_deposit(d: &DepositData) -> Option<crate::lock::deposit::DepositData> 
     })
 }
 
-/// Batch-verifies (public share, message, signature) triples; on failure
-/// returns the position of the first invalid one.
-fn verify_partials(items: &[(PublicKey, [u8; 32], Signature)]) -> Result<(), usize> {
-    let batch: Vec<bls::BatchItem<'_>> = items
-        .iter()
-        .map(|(pk, msg, sig)| bls::BatchItem {
-            public_key: pk,
-            msg: msg.as_slice(),
-            signature: sig,
-        })
-        .collect();
-    match bls::verify_batch(&batch, &mut OsRng) {
-        Ok(()) => Ok(()),
-        Err(bls::BlsError::ItemEncoding { position, .. })
-        | Err(bls::BlsError::ItemVerify { position }) => Err(position),
-        Err(_) => Err(0),
-    }
-}

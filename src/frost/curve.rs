@@ -18,7 +18,8 @@ use blst::{
     blst_p1_compress, blst_p1_double, blst_p1_from_affine, blst_p1_generator, blst_p1_is_equal,
     blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine, blst_p1_uncompress, blst_p1s_mult_pippenger,
     blst_p1s_mult_pippenger_scratch_sizeof, blst_p1s_to_affine, blst_p2, blst_p2_add_or_double,
-    blst_p2_affine, blst_p2_affine_in_g2, blst_p2_affine_is_inf, blst_p2_compress,
+    blst_fp12, blst_hash_to_g2, blst_p1_affine_generator, blst_p2_affine, blst_p2_affine_in_g2,
+    blst_p2_affine_is_inf, blst_p2_cneg, blst_p2_compress, blst_p2_mult, blst_sign_pk_in_g1,
     blst_p2_from_affine, blst_p2_is_equal, blst_p2_to_affine, blst_p2_uncompress,
     blst_p2s_mult_pippenger, blst_p2s_mult_pippenger_scratch_sizeof, blst_scalar,
     blst_scalar_fr_check, blst_scalar_from_be_bytes, blst_scalar_from_bendian, blst_scalar_from_fr,
@@ -817,6 +818,19 @@ impl G2 {
         G2(out)
     }
 
+    /// `-self`.
+    pub fn neg(&self) -> G2 {
+        let mut out = self.0;
+        // SAFETY: valid pointer; blst negates in place.
+        unsafe { blst_p2_cneg(&mut out, true) };
+        G2(out)
+    }
+
+    /// Whether this is the point at infinity.
+    pub fn is_identity(&self) -> bool {
+        self.to_affine().is_identity()
+    }
+
     /// The 96-byte compressed encoding.
     pub fn to_compressed(&self) -> [u8; 96] {
         let mut out = [0u8; 96];
@@ -862,6 +876,28 @@ impl G2Affine {
         unsafe { blst_p2_affine_is_inf(&self.0) }
     }
 
+    /// `s * self` in constant time (signing: `s` is a secret key).
+    pub fn mul_secret(&self, s: &Scalar) -> G2 {
+        let mut sc = s.to_blst_scalar();
+        let p = self.to_projective();
+        let mut out = blst_p2::default();
+        // SAFETY: valid pointers; blst reads the 32-byte scalar.
+        unsafe { blst_sign_pk_in_g1(&mut out, &p.0, &sc) };
+        sc.b.zeroize();
+        G2(out)
+    }
+
+    /// `v * self` for a small public `v`, in variable time.
+    pub fn mul_u64(&self, v: u64) -> G2 {
+        let bytes = v.to_le_bytes();
+        let nbits = 64 - v.leading_zeros() as usize;
+        let p = self.to_projective();
+        let mut out = blst_p2::default();
+        // SAFETY: `bytes` holds 8 bytes, blst reads `nbits <= 64` bits.
+        unsafe { blst_p2_mult(&mut out, &p.0, bytes.as_ptr(), nbits) };
+        G2(out)
+    }
+
     /// Converts to projective coordinates.
     pub fn to_projective(&self) -> G2 {
         let mut out = blst_p2::default();
@@ -891,6 +927,46 @@ pub fn g2_msm_u128(points: &[G2Affine], weights: &[u128]) -> Result<G2, CurveErr
         });
     }
     Ok(g2_msm_raw(points, &le_weights(weights), 16, 128))
+}
+
+/// Hashes `msg` to G2 (RFC 9380 `hash_to_curve`, SSWU, random oracle) under
+/// the domain separation tag `dst`.
+pub fn hash_to_g2(msg: &[u8], dst: &[u8]) -> G2Affine {
+    let mut out = blst_p2::default();
+    // SAFETY: pointer/length pairs describe valid slices; no augmentation.
+    unsafe {
+        blst_hash_to_g2(
+            &mut out,
+            msg.as_ptr(),
+            msg.len(),
+            dst.as_ptr(),
+            dst.len(),
+            std::ptr::null(),
+            0,
+        )
+    };
+    G2(out).to_affine()
+}
+
+/// Checks `e(G1 generator, sig) == prod_i e(pk_i, h_i)` for messages already
+/// hashed to G2, so a message signed by many keys is hashed once. Identity
+/// keys or hashes fail, as in [`pairing_check`].
+pub fn pairing_check_hashed(terms: &[(G1Affine, G2Affine)], sig: &G2Affine) -> bool {
+    if terms.is_empty()
+        || sig.is_identity()
+        || terms
+            .iter()
+            .any(|(pk, h)| pk.is_identity() || h.is_identity())
+    {
+        return false;
+    }
+    let qs: Vec<blst_p2_affine> = terms.iter().map(|(_, h)| h.0).collect();
+    let ps: Vec<blst_p1_affine> = terms.iter().map(|(pk, _)| pk.0).collect();
+    // SAFETY: blst returns a pointer to a static, initialised point.
+    let g1 = unsafe { *blst_p1_affine_generator() };
+    let lhs = blst_fp12::miller_loop(&sig.0, &g1);
+    let rhs = blst_fp12::miller_loop_n(&qs, &ps);
+    blst_fp12::finalverify(&lhs, &rhs)
 }
 
 /// Checks `e(G1 generator, sig) == prod_i e(pk_i, H(msg_i))` with H the

@@ -251,14 +251,19 @@ pub fn encrypt(secret: &SecretKey, password: &Password, c: u32) -> Keystore {
     rand::rngs::OsRng.fill_bytes(&mut salt);
     rand::rngs::OsRng.fill_bytes(&mut iv);
     let dk = pbkdf2_key(&normalize_password(password.expose()), &salt, c);
+    seal(secret, &dk, salt, iv, c)
+}
+
+/// Builds the keystore of `secret` encrypted under the derived key `dk`.
+fn seal(secret: &SecretKey, dk: &[u8; 32], salt: [u8; 32], iv: [u8; 16], c: u32) -> Keystore {
     let mut msg = secret.to_bytes();
-    aes_ctr(&dk, &iv, msg.as_mut_slice());
+    aes_ctr(dk, &iv, msg.as_mut_slice());
     Keystore {
         crypto: Crypto {
             checksum: Module {
                 function: "sha256".into(),
                 params: EmptyParams {},
-                message: hex::encode(checksum(&dk, msg.as_slice())),
+                message: hex::encode(checksum(dk, msg.as_slice())),
             },
             cipher: Module {
                 function: "aes-128-ctr".into(),
@@ -464,18 +469,15 @@ pub fn encrypt_many(secrets: &[SecretKey], pbkdf2_c: u32) -> Vec<(Keystore, Pass
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(secrets.len().max(1));
-    let one = |sk: &SecretKey| {
-        let pw = Password::random();
-        (encrypt(sk, &pw, pbkdf2_c), pw)
-    };
     if threads <= 1 {
-        return secrets.iter().map(one).collect();
+        return encrypt_batch(secrets, pbkdf2_c);
     }
-    let chunk = secrets.len().div_ceil(threads);
+    // Whole sixteen-key batches per thread keep the KDF lanes full.
+    let chunk = secrets.len().div_ceil(threads).next_multiple_of(16);
     std::thread::scope(|s| {
         let handles: Vec<_> = secrets
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .map(|part| s.spawn(move || encrypt_batch(part, pbkdf2_c)))
             .collect();
         handles
             .into_iter()
@@ -483,6 +485,34 @@ pub fn encrypt_many(secrets: &[SecretKey], pbkdf2_c: u32) -> Vec<(Keystore, Pass
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
+}
+
+/// Encrypts `secrets` on this thread, deriving all their keys together.
+fn encrypt_batch(secrets: &[SecretKey], c: u32) -> Vec<(Keystore, Password)> {
+    let passwords: Vec<Password> = secrets.iter().map(|_| Password::random()).collect();
+    let normalized: Vec<Zeroizing<String>> = passwords
+        .iter()
+        .map(|p| normalize_password(p.expose()))
+        .collect();
+    let mut salts = vec![[0u8; 32]; secrets.len()];
+    let mut ivs = vec![[0u8; 16]; secrets.len()];
+    for (salt, iv) in salts.iter_mut().zip(ivs.iter_mut()) {
+        rand::rngs::OsRng.fill_bytes(salt);
+        rand::rngs::OsRng.fill_bytes(iv);
+    }
+    let inputs: Vec<(&[u8], &[u8])> = normalized
+        .iter()
+        .zip(&salts)
+        .map(|(p, s)| (p.as_bytes(), s.as_slice()))
+        .collect();
+    let keys = super::pbkdf2::derive_keys(&inputs, c);
+    secrets
+        .iter()
+        .zip(keys.iter())
+        .zip(salts.iter().zip(ivs.iter()))
+        .zip(passwords)
+        .map(|(((sk, dk), (salt, iv)), pw)| (seal(sk, dk, *salt, *iv, c), pw))
+        .collect()
 }
 
 /// Writes `keystore-<i>.json` (0444) and `keystore-<i>.txt` (0400) for each

@@ -27,6 +27,7 @@ pub mod network;
 pub mod pbkdf2;
 pub mod registration;
 pub mod sample;
+mod sha256x16;
 pub mod signing;
 pub mod ssz;
 pub mod verify;
