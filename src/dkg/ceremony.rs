@@ -958,7 +958,8 @@ impl Ceremony<'_> {
             }
         };
         bls::verify_and_combine(&sets, merge, &mut OsRng).map_err(|e| match e {
-            bls::BlsError::ItemEncoding { position, .. } | bls::BlsError::ItemVerify { position } => {
+            bls::BlsError::ItemEncoding { position, .. }
+            | bls::BlsError::ItemVerify { position } => {
                 let (vi, idx) = index.get(position).copied().unwrap_or((0, 0));
                 self.fail(
                     step,
@@ -1272,4 +1273,3 @@ fn to_eth_deposit(d: &DepositData) -> Option<crate::lock::deposit::DepositData> 
         signature: d.signature.as_slice().try_into().ok()?,
     })
 }
-

@@ -419,13 +419,12 @@ fn interpolate(
     points: &[G2Affine],
     t: usize,
 ) -> Result<curve::G2, BlsError> {
-    let mut order: Vec<(u64, &G2Affine)> = partials
-        .iter()
-        .map(|(i, _, _)| *i)
-        .zip(points)
-        .collect();
+    let mut order: Vec<(u64, &G2Affine)> =
+        partials.iter().map(|(i, _, _)| *i).zip(points).collect();
     order.sort_by_key(|(i, _)| *i);
-    let chosen = order.get(..t).ok_or(BlsError::ShareIndex(CurveError::Empty))?;
+    let chosen = order
+        .get(..t)
+        .ok_or(BlsError::ShareIndex(CurveError::Empty))?;
     if t == 0 {
         return Err(BlsError::Empty);
     }
@@ -571,6 +570,152 @@ mod tests {
                 (i, SecretKey::from_scalar(&v).unwrap())
             })
             .collect()
+    }
+
+    /// Validators with t-of-n shares, each signing its own message.
+    struct Cluster {
+        groups: Vec<SecretKey>,
+        msgs: Vec<HashedMessage>,
+        partials: Vec<Vec<(u64, PublicKey, Signature)>>,
+    }
+
+    fn cluster(t: usize, n: u64, validators: usize, seed: u64) -> Cluster {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut c = Cluster {
+            groups: Vec::new(),
+            msgs: Vec::new(),
+            partials: Vec::new(),
+        };
+        for v in 0..validators {
+            let secret = Scalar::random_nonzero(&mut rng);
+            let msg = HashedMessage::new(format!("root {v}").as_bytes());
+            let shares = shares_of(&secret, t, n, &mut rng);
+            c.partials.push(
+                shares
+                    .iter()
+                    .map(|(i, sk)| (*i, sk.public_key(), sk.sign_hashed(&msg)))
+                    .collect(),
+            );
+            c.groups.push(SecretKey::from_scalar(&secret).unwrap());
+            c.msgs.push(msg);
+        }
+        c
+    }
+
+    fn sets(c: &Cluster) -> Vec<PartialSet<'_>> {
+        c.msgs
+            .iter()
+            .zip(&c.partials)
+            .map(|(msg, partials)| PartialSet { msg, partials })
+            .collect()
+    }
+
+    #[test]
+    fn sign_hashed_equals_sign() {
+        let sk = SecretKey::from_bytes(&[9u8; 32]).unwrap();
+        for msg in [&b""[..], b"a", &[0xab; 32], &[1; 200]] {
+            assert_eq!(sk.sign_hashed(&HashedMessage::new(msg)), sk.sign(msg));
+        }
+    }
+
+    #[test]
+    fn verify_and_combine_gives_each_group_signature() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for (t, n) in [(1, 1), (2, 3), (3, 4), (5, 7), (7, 10)] {
+            let c = cluster(t, n, 6, t as u64 * 100 + n);
+            let out = verify_and_combine(&sets(&c), Merge::Threshold(t), &mut rng).unwrap();
+            for ((sig, group), v) in out.iter().zip(&c.groups).zip(0..) {
+                assert_eq!(
+                    *sig,
+                    group.sign(format!("root {v}").as_bytes()),
+                    "t={t} n={n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn verify_and_combine_any_index_set_and_order() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut c = cluster(3, 6, 3, 5);
+        // Drop shares 1 and 3 (non-consecutive lowest indices) and shuffle.
+        for list in &mut c.partials {
+            list.retain(|(i, _, _)| *i != 1 && *i != 3);
+            list.reverse();
+        }
+        let out = verify_and_combine(&sets(&c), Merge::Threshold(3), &mut rng).unwrap();
+        for (v, sig) in out.iter().enumerate() {
+            assert_eq!(*sig, c.groups[v].sign(format!("root {v}").as_bytes()));
+        }
+        // Fewer partials than the threshold cannot be interpolated.
+        for list in &mut c.partials {
+            list.truncate(2);
+        }
+        assert!(verify_and_combine(&sets(&c), Merge::Threshold(3), &mut rng).is_err());
+    }
+
+    #[test]
+    fn verify_and_combine_names_every_bad_partial_position() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let c = cluster(3, 4, 4, 9);
+        let total: usize = c.partials.iter().map(Vec::len).sum();
+        for position in 0..total {
+            let mut bad = c.partials.clone();
+            let (v, k) = (position / 4, position % 4);
+            // A valid signature, but over another validator's message.
+            bad[v][k].2 = bad[(v + 1) % 4][k].2;
+            let bad_cluster = Cluster {
+                groups: Vec::new(),
+                msgs: c.msgs.clone(),
+                partials: bad,
+            };
+            for merge in [Merge::Threshold(3), Merge::Sum] {
+                assert_eq!(
+                    verify_and_combine(&sets(&bad_cluster), merge, &mut rng),
+                    Err(BlsError::ItemVerify { position })
+                );
+            }
+        }
+        let mut garbage = c.partials.clone();
+        garbage[2][1].2 = Signature([0xff; 96]);
+        let g = Cluster {
+            groups: Vec::new(),
+            msgs: c.msgs.clone(),
+            partials: garbage,
+        };
+        assert_eq!(
+            verify_and_combine(&sets(&g), Merge::Sum, &mut rng),
+            Err(BlsError::ItemEncoding {
+                position: 9,
+                what: "signature"
+            })
+        );
+    }
+
+    #[test]
+    fn verify_and_combine_sum_is_the_aggregate() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let c = cluster(3, 4, 1, 11);
+        let out = verify_and_combine(&sets(&c), Merge::Sum, &mut rng).unwrap();
+        let sigs: Vec<Signature> = c.partials[0].iter().map(|p| p.2).collect();
+        assert_eq!(out, vec![aggregate(&sigs).unwrap()]);
+        assert_eq!(
+            verify_and_combine(&[], Merge::Sum, &mut rng),
+            Ok(Vec::new())
+        );
+    }
+
+    #[test]
+    fn binomial_coefficients_are_lagrange_at_zero() {
+        for t in 1..=12usize {
+            let indices: Vec<u64> = (1..=t as u64).collect();
+            let lambdas = lagrange(&indices).unwrap();
+            for ((c, negative), l) in binomials(t).unwrap().into_iter().zip(lambdas) {
+                let s = Scalar::from_u64(c);
+                assert_eq!(if negative { s.neg() } else { s }, l, "t={t}");
+            }
+        }
+        assert!(binomials(70).is_none());
     }
 
     #[test]

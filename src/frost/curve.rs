@@ -11,19 +11,19 @@
 #![allow(unsafe_code)]
 
 use blst::{
-    BLST_ERROR, Pairing, blst_bendian_from_scalar, blst_expand_message_xmd, blst_fr, blst_fr_add,
-    blst_fr_cneg, blst_fr_from_scalar, blst_fr_from_uint64, blst_fr_inverse, blst_fr_mul,
-    blst_fr_sub, blst_p1, blst_p1_add_or_double, blst_p1_add_or_double_affine, blst_p1_affine,
-    blst_p1_affine_compress, blst_p1_affine_in_g1, blst_p1_affine_is_inf, blst_p1_cneg,
+    BLST_ERROR, Pairing, blst_bendian_from_scalar, blst_expand_message_xmd, blst_fp12, blst_fr,
+    blst_fr_add, blst_fr_cneg, blst_fr_from_scalar, blst_fr_from_uint64, blst_fr_inverse,
+    blst_fr_mul, blst_fr_sub, blst_hash_to_g2, blst_p1, blst_p1_add_or_double,
+    blst_p1_add_or_double_affine, blst_p1_affine, blst_p1_affine_compress,
+    blst_p1_affine_generator, blst_p1_affine_in_g1, blst_p1_affine_is_inf, blst_p1_cneg,
     blst_p1_compress, blst_p1_double, blst_p1_from_affine, blst_p1_generator, blst_p1_is_equal,
     blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine, blst_p1_uncompress, blst_p1s_mult_pippenger,
     blst_p1s_mult_pippenger_scratch_sizeof, blst_p1s_to_affine, blst_p2, blst_p2_add_or_double,
-    blst_fp12, blst_hash_to_g2, blst_p1_affine_generator, blst_p2_affine, blst_p2_affine_in_g2,
-    blst_p2_affine_is_inf, blst_p2_cneg, blst_p2_compress, blst_p2_mult, blst_sign_pk_in_g1,
-    blst_p2_from_affine, blst_p2_is_equal, blst_p2_to_affine, blst_p2_uncompress,
+    blst_p2_affine, blst_p2_affine_in_g2, blst_p2_affine_is_inf, blst_p2_cneg, blst_p2_compress,
+    blst_p2_from_affine, blst_p2_is_equal, blst_p2_mult, blst_p2_to_affine, blst_p2_uncompress,
     blst_p2s_mult_pippenger, blst_p2s_mult_pippenger_scratch_sizeof, blst_scalar,
     blst_scalar_fr_check, blst_scalar_from_be_bytes, blst_scalar_from_bendian, blst_scalar_from_fr,
-    blst_sk_to_pk_in_g1,
+    blst_sign_pk_in_g1, blst_sk_to_pk_in_g1,
 };
 use rand::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};

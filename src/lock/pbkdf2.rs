@@ -281,7 +281,9 @@ mod tests {
     fn derive_keys_matches_one_by_one_for_every_batch_shape() {
         let passwords: Vec<Vec<u8>> = (0..130u8).map(|i| vec![i; usize::from(i) % 70]).collect();
         let salts: Vec<[u8; 32]> = (0..130u8).map(|i| [i ^ 0x5a; 32]).collect();
-        for count in [0, 1, 4, 5, 11, 12, 15, 16, 17, 23, 24, 37, 47, 48, 50, 64, 65, 100, 130] {
+        for count in [
+            0, 1, 4, 5, 11, 12, 15, 16, 17, 23, 24, 37, 47, 48, 50, 64, 65, 100, 130,
+        ] {
             let inputs: Vec<(&[u8], &[u8])> = passwords
                 .iter()
                 .zip(&salts)

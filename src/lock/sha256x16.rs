@@ -166,7 +166,9 @@ mod tests {
         // One padded block per lane: message of `lane + 3` bytes.
         let mut block = [[0u32; LANES]; 16];
         for lane in 0..LANES {
-            let msg: Vec<u8> = (0..(lane % 50) as u8 + 3).map(|b| b.wrapping_mul(31) ^ 7).collect();
+            let msg: Vec<u8> = (0..(lane % 50) as u8 + 3)
+                .map(|b| b.wrapping_mul(31) ^ 7)
+                .collect();
             let mut bytes = [0u8; 64];
             bytes[..msg.len()].copy_from_slice(&msg);
             bytes[msg.len()] = 0x80;
@@ -191,7 +193,9 @@ mod tests {
         compress_body(&mut portable, &block);
         assert_eq!(state, portable);
         for lane in 0..LANES {
-            let msg: Vec<u8> = (0..(lane % 50) as u8 + 3).map(|b| b.wrapping_mul(31) ^ 7).collect();
+            let msg: Vec<u8> = (0..(lane % 50) as u8 + 3)
+                .map(|b| b.wrapping_mul(31) ^ 7)
+                .collect();
             let want = Sha256::digest(&msg);
             let got: Vec<u8> = state.iter().flat_map(|w| w[lane].to_be_bytes()).collect();
             assert_eq!(got, want.to_vec(), "lane {lane}");
