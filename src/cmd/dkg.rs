@@ -205,24 +205,30 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
             "--nickname exceeds 32 character limit".into(),
         ));
     }
-    match (&args.keymanager_address, &args.keymanager_auth_token) {
+    let keymanager = match (
+        args.keymanager_address.as_deref().filter(|s| !s.is_empty()),
+        args.keymanager_auth_token
+            .as_deref()
+            .filter(|s| !s.is_empty()),
+    ) {
         (Some(_), None) => {
             return Err(DkgCmdError::Config(
-                "--keymanager-address provided but --keymanager-auth-token not set".into(),
+                "--keymanager-address provided but --keymanager-auth-token not set, fix configuration flags".into(),
             ));
         }
         (None, Some(_)) => {
             return Err(DkgCmdError::Config(
-                "--keymanager-auth-token provided but --keymanager-address not set".into(),
+                "--keymanager-auth-token provided but --keymanager-address not set, fix configuration flags".into(),
             ));
         }
-        (Some(_), Some(_)) => {
-            return Err(DkgCmdError::Config(
-                "keymanager import is not supported yet: omit --keymanager-address to write keystores"
-                    .into(),
-            ));
-        }
-        (None, None) => {}
+        (Some(addr), Some(token)) => Some(
+            crate::dkg::keymanager::Keymanager::new(addr, token)
+                .map_err(|e| DkgCmdError::Config(e.to_string()))?,
+        ),
+        (None, None) => None,
+    };
+    if args.publish {
+        publish_base(&args.publish_address)?;
     }
     let relays: Vec<String> = args
         .p2p_relays
@@ -252,10 +258,56 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
                 NetworkSet::DEFAULT
             },
             keystore_pbkdf2_c: crate::lock::keystore::DEFAULT_PBKDF2_C,
+            keymanager,
             fault: fault_from_env()?,
         },
         compat,
     ))
+}
+
+/// The origin of `--publish-address`: charon's `--publish` replaces the
+/// address's path with `/lock` (`https://api.obol.tech/v1` -> `https://api.obol.tech/lock`).
+fn publish_base(address: &str) -> Result<reqwest::Url, DkgCmdError> {
+    let bad = || {
+        DkgCmdError::Config(format!(
+            "--publish-address {address:?} is not an http(s) URL"
+        ))
+    };
+    let url = reqwest::Url::parse(address).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad());
+    }
+    reqwest::Url::parse(&url.origin().ascii_serialization()).map_err(|_| bad())
+}
+
+/// Publishes the written lock as charon dkg `--publish` does. A failure is
+/// only a warning: the outputs on disk are complete either way.
+async fn publish(args: &Args, lock_hash: &[u8; 32]) {
+    let base = match publish_base(&args.publish_address) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "Couldn't publish lock file to Obol API");
+            return;
+        }
+    };
+    let lock_file = args.data_dir.join(crate::dkg::output::LOCK_FILE);
+    match crate::sidecar::api::publish_lock_file(&lock_file, &base, "/lock", args.publish_timeout)
+        .await
+    {
+        Ok(outcome) => {
+            if outcome == crate::sidecar::api::PublishOutcome::AlreadyPublished {
+                tracing::info!(
+                    "Duplicate request ignored by Obol API. Likely another node submitted the same data already."
+                );
+            }
+            let origin = base.as_str().trim_end_matches('/');
+            tracing::info!(
+                launchpad = %format!("{origin}/lock/0x{}/launchpad", hex::encode_upper(lock_hash)),
+                "Published lock file to Obol API"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "Couldn't publish lock file to Obol API"),
+    }
 }
 
 /// Test-only fault injection (`CHARON_DKG_TEST_FAULT=invalid-frost-share`),
@@ -299,6 +351,15 @@ pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
         cfg.networks,
         max_version,
     )?;
+    if let Some(km) = &cfg.keymanager {
+        km.probe()
+            .await
+            .map_err(|e| DkgCmdError::Config(format!("{e}; check --keymanager-address")))?;
+        tracing::info!(
+            url = km.url(),
+            "Keymanager reachable; keys will be imported there"
+        );
+    }
     let metrics = crate::dkg::metrics::Metrics::new();
     match args.monitoring_address.parse::<std::net::SocketAddr>() {
         Ok(addr) => match metrics.clone().serve(addr).await {
@@ -324,7 +385,7 @@ pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
         "DKG ceremony completed successfully"
     );
     if args.publish {
-        tracing::warn!(address = %args.publish_address, "--publish is handled by the sidecar's Obol API client; lock not published by `dkg`");
+        publish(&args, &outcome.lock_hash).await;
     }
     if !args.shutdown_delay.is_zero() {
         tokio::time::sleep(args.shutdown_delay).await;

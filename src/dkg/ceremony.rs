@@ -88,6 +88,17 @@ pub enum CeremonyError {
     /// Writing the outputs failed.
     #[error(transparent)]
     Output(#[from] super::output::OutputError),
+    /// The ceremony succeeded but the keymanager refused the keys; they were
+    /// written to disk instead so nothing is lost.
+    #[error(
+        "{source}; the ceremony itself succeeded and the keystores were written to {keys_dir} instead: import them into the validator client manually"
+    )]
+    KeymanagerFallback {
+        /// Why the import failed.
+        source: super::keymanager::KeymanagerError,
+        /// Where the keystores are.
+        keys_dir: String,
+    },
 }
 
 /// Everything the ceremony needs besides the definition.
@@ -115,6 +126,9 @@ pub struct CeremonyConfig {
     pub networks: NetworkSet,
     /// pbkdf2 iterations for keystores (charon: 262144).
     pub keystore_pbkdf2_c: u32,
+    /// Import the keys here instead of writing keystores (charon
+    /// `--keymanager-address`); on failure they are written to disk instead.
+    pub keymanager: Option<super::keymanager::Keymanager>,
     /// Deliberate misbehaviour, for testing how honest peers react.
     pub fault: Option<Fault>,
 }
@@ -474,7 +488,14 @@ impl Ceremony<'_> {
         // other threads while the signature exchanges wait on the network.
         let secrets: Vec<SecretKey> = shares.iter().map(|s| s.secret.clone()).collect();
         let c = self.cfg.keystore_pbkdf2_c;
-        let keystores = tokio::task::spawn_blocking(move || keystore::encrypt_many(&secrets, c));
+        // Keymanager imports use charon's longer (32-byte) passwords.
+        let password = if self.cfg.keymanager.is_some() {
+            keystore::Password::random_keymanager
+        } else {
+            keystore::Password::random
+        };
+        let keystores =
+            tokio::task::spawn_blocking(move || keystore::encrypt_many_with(&secrets, c, password));
 
         self.barrier(2, self.cfg.timeout).await?;
         let deposits = self.guarded(2, self.deposits(&shares)).await?;
@@ -509,8 +530,41 @@ impl Ceremony<'_> {
         if keystores.len() != shares.len() {
             return Err(self.fail(6, "keystore encryption lost keys"));
         }
-        let outputs = self.outputs(&lock, &shares, keystores)?;
+        let on_disk = if self.cfg.keymanager.is_some() {
+            None
+        } else {
+            Some(keystores.as_slice())
+        };
+        let outputs = self.outputs(&lock, &shares, on_disk)?;
         self.barrier(7, self.cfg.timeout).await?;
+        // Imported only once every peer has verified the lock, and never at
+        // the cost of the keys: a refused import falls back to disk.
+        let mut fallback = None;
+        if let Some(km) = &self.cfg.keymanager {
+            tracing::info!(
+                url = km.url(),
+                keys = keystores.len(),
+                "Importing keys into the keymanager"
+            );
+            match km.import(&keystores).await {
+                Ok(()) => {
+                    tracing::info!(keys = keystores.len(), "Keys imported into the keymanager")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Keymanager import failed; writing keystores to disk instead");
+                    let outputs = self.outputs(&lock, &shares, Some(keystores.as_slice()))?;
+                    outputs.commit(&self.cfg.data_dir)?;
+                    fallback = Some(e);
+                }
+            }
+        }
+        if let Some(source) = fallback {
+            self.shutdown(client_tasks).await;
+            return Err(CeremonyError::KeymanagerFallback {
+                source,
+                keys_dir: self.cfg.data_dir.join(KEYS_DIR).display().to_string(),
+            });
+        }
         outputs.commit(&self.cfg.data_dir)?;
         tracing::info!(
             data_dir = %self.cfg.data_dir.display(),
@@ -1183,10 +1237,10 @@ impl Ceremony<'_> {
         &self,
         lock: &Lock,
         shares: &[Share],
-        keystores: Vec<(keystore::Keystore, keystore::Password)>,
+        keystores: Option<&[(keystore::Keystore, keystore::Password)]>,
     ) -> Result<OutputSet, CeremonyError> {
         let mut set = OutputSet::default();
-        for (i, (ks, pw)) in keystores.iter().enumerate() {
+        for (i, (ks, pw)) in keystores.unwrap_or_default().iter().enumerate() {
             set.add(
                 format!("{KEYS_DIR}/keystore-{i}.json"),
                 keystore::to_json(ks),

@@ -2,6 +2,7 @@
 
 pub mod ceremony;
 pub mod datadir;
+pub mod keymanager;
 pub mod metrics;
 pub mod net;
 pub mod output;

@@ -466,18 +466,28 @@ impl Default for WriteOptions {
 /// Encrypts many secrets in parallel (one pbkdf2 each), each with its own
 /// random password. Output order equals input order.
 pub fn encrypt_many(secrets: &[SecretKey], pbkdf2_c: u32) -> Vec<(Keystore, Password)> {
+    encrypt_many_with(secrets, pbkdf2_c, Password::random)
+}
+
+/// [`encrypt_many`] with passwords from `password` (e.g.
+/// [`Password::random_keymanager`] for keymanager imports).
+pub fn encrypt_many_with(
+    secrets: &[SecretKey],
+    pbkdf2_c: u32,
+    password: fn() -> Password,
+) -> Vec<(Keystore, Password)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(secrets.len().max(1));
     if threads <= 1 {
-        return encrypt_batch(secrets, pbkdf2_c);
+        return encrypt_batch(secrets, pbkdf2_c, password);
     }
     // Whole sixteen-key batches per thread keep the KDF lanes full.
     let chunk = secrets.len().div_ceil(threads).next_multiple_of(16);
     std::thread::scope(|s| {
         let handles: Vec<_> = secrets
             .chunks(chunk)
-            .map(|part| s.spawn(move || encrypt_batch(part, pbkdf2_c)))
+            .map(|part| s.spawn(move || encrypt_batch(part, pbkdf2_c, password)))
             .collect();
         handles
             .into_iter()
@@ -488,8 +498,12 @@ pub fn encrypt_many(secrets: &[SecretKey], pbkdf2_c: u32) -> Vec<(Keystore, Pass
 }
 
 /// Encrypts `secrets` on this thread, deriving all their keys together.
-fn encrypt_batch(secrets: &[SecretKey], c: u32) -> Vec<(Keystore, Password)> {
-    let passwords: Vec<Password> = secrets.iter().map(|_| Password::random()).collect();
+fn encrypt_batch(
+    secrets: &[SecretKey],
+    c: u32,
+    password: fn() -> Password,
+) -> Vec<(Keystore, Password)> {
+    let passwords: Vec<Password> = secrets.iter().map(|_| password()).collect();
     let normalized: Vec<Zeroizing<String>> = passwords
         .iter()
         .map(|p| normalize_password(p.expose()))

@@ -379,9 +379,19 @@ impl ObolApi {
     /// `POST {publish_base}/lock`: publishes a cluster lock; a 409 means another
     /// node was first. `publish_base` is e.g. `https://api.obol.tech/v1`.
     pub async fn publish_lock(&self, lock: &Value) -> Result<PublishOutcome, ApiError> {
+        self.publish_lock_to(lock, "/v1/lock").await
+    }
+
+    /// [`ObolApi::publish_lock`] to another path: charon dkg's `--publish`
+    /// replaces the address's path with `/lock`.
+    pub async fn publish_lock_to(
+        &self,
+        lock: &Value,
+        path: &str,
+    ) -> Result<PublishOutcome, ApiError> {
         let what = "publishing the cluster lock".to_string();
         match self
-            .request(Method::POST, "/v1/lock", Some(lock), None, &what)
+            .request(Method::POST, path, Some(lock), None, &what)
             .await
         {
             Ok(_) => Ok(PublishOutcome::Stored),
@@ -598,6 +608,23 @@ fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+/// Reads a written `cluster-lock.json` and publishes it to `base` + `path`,
+/// with `timeout` per request. The error is one line for the log.
+pub async fn publish_lock_file(
+    lock_file: &std::path::Path,
+    base: &Url,
+    path: &str,
+    timeout: Duration,
+) -> Result<PublishOutcome, String> {
+    let bytes = std::fs::read(lock_file).map_err(|e| format!("{}: {e}", lock_file.display()))?;
+    let lock: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{}: not JSON: {e}", lock_file.display()))?;
+    let api = ObolApi::new(base, timeout, RetryPolicy::default()).map_err(|e| e.to_string())?;
+    api.publish_lock_to(&lock, path)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

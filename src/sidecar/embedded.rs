@@ -64,6 +64,7 @@ impl EmbeddedDkg {
             nickname: s.nickname.clone().unwrap_or_default(),
             networks: NetworkSet::DEFAULT,
             keystore_pbkdf2_c: self.keystore_pbkdf2_c,
+            keymanager: None,
             fault: None,
         })
     }
@@ -74,17 +75,18 @@ impl EmbeddedDkg {
     /// failure is only a warning: the outputs are complete either way.
     async fn publish(&self, data_dir: &Path) {
         let s = &self.settings;
-        let result = async {
-            let bytes = std::fs::read(data_dir.join(crate::dkg::output::LOCK_FILE))
-                .map_err(|e| e.to_string())?;
-            let lock: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-            let url = reqwest::Url::parse(&s.publish_address).map_err(|e| e.to_string())?;
-            let api = super::api::ObolApi::new(&url, s.publish_timeout, Default::default())
-                .map_err(|e| e.to_string())?;
-            api.publish_lock(&lock).await.map_err(|e| e.to_string())
-        }
-        .await;
+        let result = match reqwest::Url::parse(&s.publish_address) {
+            Ok(url) => {
+                super::api::publish_lock_file(
+                    &data_dir.join(crate::dkg::output::LOCK_FILE),
+                    &url,
+                    "/v1/lock",
+                    s.publish_timeout,
+                )
+                .await
+            }
+            Err(e) => Err(format!("{:?}: {e}", s.publish_address)),
+        };
         match result {
             Ok(o) => {
                 tracing::info!(outcome = ?o, address = %s.publish_address, "Lock published to the Obol API")

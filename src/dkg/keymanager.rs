@@ -1,0 +1,207 @@
+//! Importing the new keystores into a validator client's keymanager API
+//! (`POST /eth/v1/keystores`) instead of writing them to disk, as charon dkg
+//! does with `--keymanager-address` and `--keymanager-auth-token`.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::lock::keystore::{self, Keystore, Password};
+
+/// How long the reachability probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Base time allowed for the import; the keymanager decrypts every keystore
+/// (one pbkdf2 each), so each key adds [`PER_KEY`].
+const IMPORT_BASE: Duration = Duration::from_secs(60);
+const PER_KEY: Duration = Duration::from_millis(500);
+
+/// Why the keymanager could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeymanagerError {
+    /// The address is not an http(s) URL with a host.
+    #[error("--keymanager-address {0:?} is not an http(s) URL with a host")]
+    Address(String),
+    /// The probe could not open a TCP connection.
+    #[error("keymanager at {url} is unreachable: {detail}")]
+    Unreachable {
+        /// The keymanager URL.
+        url: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The import request failed or was refused.
+    #[error("keymanager import at {url} failed: {detail}")]
+    Import {
+        /// The keymanager URL.
+        url: String,
+        /// What failed.
+        detail: String,
+    },
+}
+
+/// A keymanager API endpoint with its bearer token.
+pub struct Keymanager {
+    url: Url,
+    token: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Keymanager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keymanager")
+            .field("url", &self.url.as_str())
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Clone for Keymanager {
+    fn clone(&self) -> Self {
+        Keymanager {
+            url: self.url.clone(),
+            token: self.token.clone(),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ImportRequest<'a> {
+    keystores: Vec<String>,
+    passwords: Vec<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct ImportResponse {
+    #[serde(default)]
+    data: Vec<ImportStatus>,
+}
+
+#[derive(Deserialize)]
+struct ImportStatus {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl Keymanager {
+    /// A keymanager at `address` (e.g. `http://validator:7500`) using `token`.
+    pub fn new(address: &str, token: &str) -> Result<Self, KeymanagerError> {
+        let url = Url::parse(address).map_err(|_| KeymanagerError::Address(address.into()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(KeymanagerError::Address(address.into()));
+        }
+        Ok(Keymanager {
+            url,
+            token: Zeroizing::new(token.to_string()),
+        })
+    }
+
+    /// The endpoint's URL.
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// Checks that the keymanager accepts TCP connections, before the
+    /// ceremony starts (charon's `VerifyConnection`).
+    pub async fn probe(&self) -> Result<(), KeymanagerError> {
+        let unreachable = |detail: String| KeymanagerError::Unreachable {
+            url: self.url.to_string(),
+            detail,
+        };
+        let host = self
+            .url
+            .host_str()
+            .ok_or_else(|| unreachable("no host".into()))?;
+        let port = self
+            .url
+            .port_or_known_default()
+            .ok_or_else(|| unreachable("no port".into()))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
+            .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(unreachable(e.to_string())),
+            Err(_) => Err(unreachable(format!("no answer within {PROBE_TIMEOUT:?}"))),
+        }
+    }
+
+    /// Imports the keystores with their passwords in one request. Every key
+    /// must come back `imported` (or `duplicate`, already there); anything
+    /// else is an error naming the first refused keystore.
+    pub async fn import(&self, keys: &[(Keystore, Password)]) -> Result<(), KeymanagerError> {
+        let fail = |detail: String| KeymanagerError::Import {
+            url: self.url.to_string(),
+            detail,
+        };
+        // Appended to any path of the address, as charon's JoinPath does.
+        let mut base = self.url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let endpoint = base
+            .join("eth/v1/keystores")
+            .map_err(|e| fail(e.to_string()))?;
+        let body = Zeroizing::new(
+            serde_json::to_vec(&ImportRequest {
+                keystores: keys
+                    .iter()
+                    .map(|(ks, _)| String::from_utf8_lossy(&keystore::to_json(ks)).into_owned())
+                    .collect(),
+                passwords: keys.iter().map(|(_, pw)| pw.expose()).collect(),
+            })
+            .map_err(|e| fail(e.to_string()))?,
+        );
+        let timeout = IMPORT_BASE + PER_KEY * u32::try_from(keys.len()).unwrap_or(u32::MAX);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(PROBE_TIMEOUT)
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let resp = http
+            .post(endpoint)
+            .bearer_auth(self.token.as_str())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let snippet: String = text.chars().take(200).collect();
+            return Err(fail(format!("HTTP {status}: {snippet}")));
+        }
+        let parsed: ImportResponse =
+            serde_json::from_str(&text).map_err(|e| fail(format!("unreadable response ({e})")))?;
+        if parsed.data.len() != keys.len() {
+            return Err(fail(format!(
+                "{} statuses for {} keystores",
+                parsed.data.len(),
+                keys.len()
+            )));
+        }
+        let mut duplicates = 0;
+        for (i, s) in parsed.data.iter().enumerate() {
+            match s.status.as_str() {
+                "imported" => {}
+                "duplicate" => duplicates += 1,
+                other => {
+                    return Err(fail(format!(
+                        "keystore {i} {other}: {}",
+                        s.message.chars().take(200).collect::<String>()
+                    )));
+                }
+            }
+        }
+        if duplicates > 0 {
+            tracing::warn!(
+                duplicates,
+                "Keymanager already held some of the keys (reported duplicate)"
+            );
+        }
+        Ok(())
+    }
+}
