@@ -157,6 +157,8 @@ struct Share {
     secret: SecretKey,
     /// Public shares by 1-based share index.
     public_shares: BTreeMap<u32, PublicKey>,
+    /// The same, decoded once for the signature exchanges.
+    prepared: BTreeMap<u32, bls::PreparedKey>,
 }
 
 /// The peers of the cluster as the definition lists them.
@@ -515,13 +517,15 @@ impl Ceremony<'_> {
         }
         self.barrier(6, self.cfg.timeout).await?;
         if !self.cfg.no_verify {
+            // Deposit signatures are verified when the deposit files are
+            // built (always, even with --no-verify); not twice.
             let opts = VerifyOptions {
                 networks: self.cfg.networks,
-                check_deposits: true,
+                check_deposits: false,
             };
             verify_lock(&lock, &opts).map_err(|e| self.fail(6, e))?;
             tracing::info!(
-                "Lock verified: hashes, aggregate, shares, registrations, deposits, node signatures"
+                "Lock verified: hashes, aggregate, shares, registrations, node signatures (deposits are checked as their files are built)"
             );
         }
         let keystores = keystores
@@ -842,10 +846,17 @@ impl Ceremony<'_> {
                     .unwrap_or_default();
                 self.fail(1, format!("{who}{e}"))
             })?;
+            let prepared = res
+                .public_shares
+                .iter()
+                .map(|(i, pk)| pk.prepare().map(|p| (*i, p)))
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.fail(1, format!("validator {vi} public share: {e}")))?;
             out.push(Share {
                 pubkey: res.verification_key,
                 secret: res.sk_share,
                 public_shares: res.public_shares,
+                prepared,
             });
         }
         tracing::info!(
@@ -976,12 +987,13 @@ impl Ceremony<'_> {
 
         // Every partial is verified against its public share in one batch
         // (naming the operator and validator on failure) and merged.
-        let mut lists: Vec<Vec<(u64, PublicKey, Signature)>> = Vec::with_capacity(shares.len());
+        let mut lists: Vec<Vec<(u64, bls::PreparedKey, Signature)>> =
+            Vec::with_capacity(shares.len());
         let mut index = Vec::with_capacity(shares.len() * self.n());
         for (vi, (share, slot)) in shares.iter().zip(&slots).enumerate() {
             let mut list = Vec::with_capacity(slot.len());
             for (&idx, sig) in slot {
-                let pk = share.public_shares.get(&(idx as u32)).ok_or_else(|| {
+                let pk = share.prepared.get(&(idx as u32)).ok_or_else(|| {
                     self.fail(step, format!("no public share {idx} for validator {vi}"))
                 })?;
                 list.push((idx, *pk, *sig));

@@ -298,6 +298,18 @@ impl HashedMessage {
     }
 }
 
+/// A public key decoded and subgroup-checked once, for keys checked many
+/// times (a validator's public shares are used in every exchange).
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedKey(G1Affine);
+
+impl PublicKey {
+    /// Decodes and checks the key once for repeated use.
+    pub fn prepare(&self) -> Result<PreparedKey, BlsError> {
+        self.to_point().map(PreparedKey)
+    }
+}
+
 /// The partial signatures of one key's shares over one message, for
 /// [`verify_and_combine`].
 #[derive(Debug, Clone, Copy)]
@@ -305,7 +317,7 @@ pub struct PartialSet<'a> {
     /// The message, hashed.
     pub msg: &'a HashedMessage,
     /// (1-based share index, public share, partial signature), any order.
-    pub partials: &'a [(u64, PublicKey, Signature)],
+    pub partials: &'a [(u64, PreparedKey, Signature)],
 }
 
 /// How [`verify_and_combine`] merges each set's verified partials.
@@ -345,10 +357,7 @@ pub fn verify_and_combine<R: RngCore + CryptoRng>(
         let mut pks = Vec::with_capacity(set.partials.len());
         let mut set_weights = Vec::with_capacity(set.partials.len());
         for (_, pk, sig) in set.partials {
-            let pk = pk.to_point().map_err(|_| BlsError::ItemEncoding {
-                position,
-                what: "public key",
-            })?;
+            let pk = pk.0;
             let sig = sig.to_point().map_err(|_| BlsError::ItemEncoding {
                 position,
                 what: "signature",
@@ -415,7 +424,7 @@ pub fn verify_and_combine<R: RngCore + CryptoRng>(
 /// those are exactly 1..=t the Lagrange coefficients are the integers
 /// `(-1)^(i+1) * C(t, i)`, so small multiplications replace full ones.
 fn interpolate(
-    partials: &[(u64, PublicKey, Signature)],
+    partials: &[(u64, PreparedKey, Signature)],
     points: &[G2Affine],
     t: usize,
 ) -> Result<curve::G2, BlsError> {
@@ -576,7 +585,7 @@ mod tests {
     struct Cluster {
         groups: Vec<SecretKey>,
         msgs: Vec<HashedMessage>,
-        partials: Vec<Vec<(u64, PublicKey, Signature)>>,
+        partials: Vec<Vec<(u64, PreparedKey, Signature)>>,
     }
 
     fn cluster(t: usize, n: u64, validators: usize, seed: u64) -> Cluster {
@@ -593,7 +602,10 @@ mod tests {
             c.partials.push(
                 shares
                     .iter()
-                    .map(|(i, sk)| (*i, sk.public_key(), sk.sign_hashed(&msg)))
+                    .map(|(i, sk)| {
+                        let pk = sk.public_key().prepare().unwrap();
+                        (*i, pk, sk.sign_hashed(&msg))
+                    })
                     .collect(),
             );
             c.groups.push(SecretKey::from_scalar(&secret).unwrap());
