@@ -1,10 +1,9 @@
 //! Full ceremonies on loopback: a relay and four `dkg` nodes, each a separate
 //! process of the real binary with its own data directory, as operators run them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use charon_dkg_sidecar::cmd::create::{DkgArgs, definition_json, new_enr_key};
 use charon_dkg_sidecar::cmd::localnet::{NodeOptions, NodeRun, Relay, start_node, wait_all};
 use charon_dkg_sidecar::frost::bls::{self, PublicKey};
 use charon_dkg_sidecar::lock::datadir::verify_data_dir;
@@ -12,50 +11,11 @@ use charon_dkg_sidecar::lock::keystore::load_keystores;
 use charon_dkg_sidecar::lock::lockfile::Lock;
 use charon_dkg_sidecar::lock::verify::VerifyOptions;
 
+mod common;
+
+use common::{Cluster, cluster};
+
 const EXE: &str = env!("CARGO_BIN_EXE_charon-dkg-sidecar");
-const ADDR: &str = "0x000000000000000000000000000000000000dEaD";
-
-struct Cluster {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    nodes: Vec<PathBuf>,
-    definition: PathBuf,
-}
-
-fn cluster(n: usize, validators: usize, version: &str, amounts: &[u64]) -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let mut enrs = Vec::new();
-    let mut nodes = Vec::new();
-    for i in 0..n {
-        let d = root.join(format!("node{i}"));
-        let (_, enr) = new_enr_key(&d).unwrap();
-        enrs.push(enr);
-        nodes.push(d);
-    }
-    let args = DkgArgs {
-        operator_enrs: enrs,
-        num_validators: validators,
-        threshold: None,
-        network: "hoodi".into(),
-        fee_recipient_addresses: vec![ADDR.into()],
-        withdrawal_addresses: vec![ADDR.into()],
-        deposit_amounts: amounts.to_vec(),
-        compounding: false,
-        target_gas_limit: 60_000_000,
-        name: "test".into(),
-        dkg_version: version.into(),
-        output_dir: root.clone(),
-    };
-    let definition = root.join("cluster-definition.json");
-    std::fs::write(&definition, definition_json(&args).unwrap()).unwrap();
-    Cluster {
-        _dir: dir,
-        root,
-        nodes,
-        definition,
-    }
-}
 
 fn run_nodes(
     c: &Cluster,

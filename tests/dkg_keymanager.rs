@@ -4,7 +4,7 @@
 //! (fake) Obol API, as charon dkg does.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,15 +13,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use charon_dkg_sidecar::cmd::create::{DkgArgs, definition_json, new_enr_key};
 use charon_dkg_sidecar::cmd::localnet::{NodeOptions, NodeRun, Relay, start_node, wait_all};
 use charon_dkg_sidecar::lock::keystore::{self, Keystore, Password, load_keystores};
 use charon_dkg_sidecar::lock::lockfile::Lock;
 use charon_dkg_sidecar::sidecar::fake_api::{FakeApi, FakeApiOptions};
 use serde_json::{Value, json};
 
+mod common;
+
+use common::Cluster;
+
 const EXE: &str = env!("CARGO_BIN_EXE_charon-dkg-sidecar");
-const ADDR: &str = "0x000000000000000000000000000000000000dEaD";
 const TOKEN: &str = "km-secret-token";
 const VALIDATORS: usize = 3;
 
@@ -68,49 +70,20 @@ async fn start_keymanager(status: u16) -> (SocketAddr, Keymanager) {
     (addr, km)
 }
 
-struct Cluster {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    nodes: Vec<PathBuf>,
-    definition: PathBuf,
-}
-
 fn cluster() -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let mut enrs = Vec::new();
-    let mut nodes = Vec::new();
-    for i in 0..4 {
-        let d = root.join(format!("node{i}"));
-        let (_, enr) = new_enr_key(&d).unwrap();
-        enrs.push(enr);
-        nodes.push(d);
-    }
-    let args = DkgArgs {
-        operator_enrs: enrs,
-        num_validators: VALIDATORS,
-        threshold: None,
-        network: "hoodi".into(),
-        fee_recipient_addresses: vec![ADDR.into()],
-        withdrawal_addresses: vec![ADDR.into()],
-        deposit_amounts: Vec::new(),
-        compounding: false,
-        target_gas_limit: 60_000_000,
-        name: "keymanager".into(),
-        dkg_version: "v1.11.0".into(),
-        output_dir: root.clone(),
-    };
-    let definition = root.join("cluster-definition.json");
-    std::fs::write(&definition, definition_json(&args).unwrap()).unwrap();
-    Cluster {
-        _dir: dir,
-        root,
-        nodes,
-        definition,
-    }
+    common::cluster(4, VALIDATORS, "v1.11.0", &[])
 }
 
 /// Runs the four nodes, operator 0 with `node0_args`; returns them finished.
+fn keymanager_args(addr: SocketAddr) -> Vec<String> {
+    vec![
+        "--keymanager-address".into(),
+        format!("http://{addr}"),
+        "--keymanager-auth-token".into(),
+        TOKEN.into(),
+    ]
+}
+
 async fn ceremony(c: &Cluster, node0_args: Vec<String>) -> Vec<NodeRun> {
     let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
     let opts = |extra: Vec<String>| NodeOptions {
@@ -154,15 +127,15 @@ async fn keys_are_imported_into_the_keymanager_and_the_lock_is_published() {
     api.put_definition(def);
     let nodes = ceremony(
         &c,
-        vec![
-            "--keymanager-address".into(),
-            format!("http://{km_addr}"),
-            "--keymanager-auth-token".into(),
-            TOKEN.into(),
-            "--publish".into(),
-            "--publish-address".into(),
-            format!("{}v1", api.url()),
-        ],
+        [
+            keymanager_args(km_addr),
+            vec![
+                "--publish".into(),
+                "--publish-address".into(),
+                format!("{}v1", api.url()),
+            ],
+        ]
+        .concat(),
     )
     .await;
     for n in &nodes {
@@ -224,16 +197,7 @@ async fn keys_are_imported_into_the_keymanager_and_the_lock_is_published() {
 async fn a_refused_import_writes_the_keys_to_disk_and_fails_clearly() {
     let c = cluster();
     let (km_addr, km) = start_keymanager(500).await;
-    let nodes = ceremony(
-        &c,
-        vec![
-            "--keymanager-address".into(),
-            format!("http://{km_addr}"),
-            "--keymanager-auth-token".into(),
-            TOKEN.into(),
-        ],
-    )
-    .await;
+    let nodes = ceremony(&c, keymanager_args(km_addr)).await;
     assert_eq!(km.requests.lock().unwrap().len(), 1);
     let node0 = &nodes[0];
     assert!(
@@ -272,12 +236,7 @@ async fn an_unreachable_keymanager_or_half_set_flags_stop_dkg_before_it_starts()
     drop(free);
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec![
-                "--keymanager-address".into(),
-                format!("http://127.0.0.1:{port}"),
-                "--keymanager-auth-token".into(),
-                TOKEN.into(),
-            ],
+            keymanager_args(SocketAddr::from(([127, 0, 0, 1], port))),
             "unreachable",
         ),
         (
