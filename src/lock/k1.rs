@@ -82,8 +82,12 @@ impl K1Secret {
 
 /// Signs a 32-byte digest: RFC 6979, low-S, `R ‖ S ‖ V` with V ∈ {0, 1}.
 pub fn sign65(secret: &K1Secret, digest: &[u8; 32]) -> Result<[u8; 65], K1Error> {
-    let (sig, recid) = secret
-        .0
+    sign65_with_key(&secret.0, digest)
+}
+
+/// [`sign65`] with a bare signing key (the p2p identity key).
+pub fn sign65_with_key(key: &SigningKey, digest: &[u8; 32]) -> Result<[u8; 65], K1Error> {
+    let (sig, recid) = key
         .sign_prehash_recoverable(digest)
         .map_err(|_| K1Error::InvalidSecret)?;
     let mut out = [0u8; 65];

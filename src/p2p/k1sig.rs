@@ -1,12 +1,12 @@
 //! secp256k1 signatures as charon's `k1util` makes them: 65-byte
 //! `R || S || V` over a 32-byte prehash, plus the libp2p-style DER signature
-//! the sync protocol uses.
-//!
-//! DEDUP: `lock::k1` (owned by the `lock` helper) covers the same 65-byte
-//! scheme for node signatures in lock files; merge once both have landed.
+//! the sync protocol uses. The 65-byte scheme itself lives in [`crate::lock::k1`];
+//! this module gives it the p2p key types and errors.
 
-use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey, signature::Verifier};
+use k256::ecdsa::{Signature, SigningKey, VerifyingKey, signature::Verifier};
 use sha2::{Digest, Sha256};
+
+use crate::lock::k1;
 
 /// Length of a `R || S || V` signature.
 pub const SIG65_LEN: usize = 65;
@@ -34,36 +34,19 @@ pub enum K1Error {
 /// Signs a 32-byte hash directly (no further hashing): RFC 6979, low-S,
 /// recovery id 0 or 1 in the last byte.
 pub fn sign65(key: &SigningKey, hash: &[u8; 32]) -> Result<[u8; SIG65_LEN], K1Error> {
-    let (sig, recid) = key
-        .sign_prehash_recoverable(hash)
-        .map_err(|_| K1Error::Sign)?;
-    let mut out = [0u8; SIG65_LEN];
-    out[..64].copy_from_slice(&sig.to_bytes());
-    out[64] = recid.to_byte();
-    Ok(out)
+    k1::sign65_with_key(key, hash).map_err(|_| K1Error::Sign)
 }
 
 /// Recovers the signer of a 65-byte signature over a 32-byte hash. Accepts the
 /// recovery bytes Go accepts (0, 1, 27, 28) and high-S signatures.
 pub fn recover65(hash: &[u8; 32], sig: &[u8]) -> Result<VerifyingKey, K1Error> {
-    let bytes: &[u8; SIG65_LEN] = sig.try_into().map_err(|_| K1Error::Length(sig.len()))?;
-    let (rs, v) = bytes.split_at(64);
-    let v = v.first().copied().unwrap_or_default();
-    let y_odd = match v {
-        0 | 27 => false,
-        1 | 28 => true,
-        other => return Err(K1Error::RecoveryByte(other)),
-    };
-    let mut signature = Signature::from_slice(rs).map_err(|_| K1Error::Malformed)?;
-    let mut y_odd = y_odd;
-    // k256 only accepts low-S; negating S flips the parity of R's y, which
-    // yields the same public key.
-    if let Some(normalized) = signature.normalize_s() {
-        signature = normalized;
-        y_odd = !y_odd;
-    }
-    let recid = RecoveryId::new(y_odd, false);
-    VerifyingKey::recover_from_prehash(hash, &signature, recid).map_err(|_| K1Error::Malformed)
+    k1::recover65(hash, sig)
+        .map(|pk| VerifyingKey::from(&pk))
+        .map_err(|e| match e {
+            k1::K1Error::SignatureLength(n, _) => K1Error::Length(n),
+            k1::K1Error::RecoveryId(v) => K1Error::RecoveryByte(v),
+            _ => K1Error::Malformed,
+        })
 }
 
 /// Verifies that `sig` over `hash` was made by `expected`.
