@@ -347,32 +347,30 @@ pub fn verify_and_combine<R: RngCore + CryptoRng>(
     let total: usize = sets.iter().map(|s| s.partials.len()).sum();
     let mut sigs = Vec::with_capacity(total);
     let mut weights = Vec::with_capacity(total);
-    let mut terms = Vec::with_capacity(sets.len());
     let mut keys = Vec::with_capacity(total);
-    let mut position = 0;
+    let mut terms = Vec::with_capacity(sets.len());
     for set in sets {
         if set.partials.is_empty() {
             return Err(BlsError::Empty);
         }
-        let mut pks = Vec::with_capacity(set.partials.len());
-        let mut set_weights = Vec::with_capacity(set.partials.len());
+        let start = keys.len();
         for (_, pk, sig) in set.partials {
-            let pk = pk.0;
             let sig = sig.to_point().map_err(|_| BlsError::ItemEncoding {
-                position,
+                position: keys.len(),
                 what: "signature",
             })?;
             let mut b = [0u8; 16];
             rng.fill_bytes(&mut b);
-            let w = u128::from_le_bytes(b) | 1;
-            pks.push(pk);
-            keys.push(pk);
-            set_weights.push(w);
-            weights.push(w);
+            keys.push(pk.0);
+            weights.push(u128::from_le_bytes(b) | 1);
             sigs.push(sig);
-            position += 1;
         }
-        let combined = curve::msm_u128(&pks, &set_weights).map_err(|_| BlsError::Verify)?;
+        let (set_keys, set_weights) = (keys.get(start..), weights.get(start..));
+        let combined = curve::msm_u128(
+            set_keys.unwrap_or_default(),
+            set_weights.unwrap_or_default(),
+        )
+        .map_err(|_| BlsError::Verify)?;
         terms.push(combined);
     }
     if sets.is_empty() {

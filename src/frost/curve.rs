@@ -11,19 +11,19 @@
 #![allow(unsafe_code)]
 
 use blst::{
-    BLST_ERROR, Pairing, blst_bendian_from_scalar, blst_expand_message_xmd, blst_fp12, blst_fr,
-    blst_fr_add, blst_fr_cneg, blst_fr_from_scalar, blst_fr_from_uint64, blst_fr_inverse,
-    blst_fr_mul, blst_fr_sub, blst_hash_to_g2, blst_p1, blst_p1_add_or_double,
-    blst_p1_add_or_double_affine, blst_p1_affine, blst_p1_affine_compress,
-    blst_p1_affine_generator, blst_p1_affine_in_g1, blst_p1_affine_is_inf, blst_p1_cneg,
-    blst_p1_compress, blst_p1_double, blst_p1_from_affine, blst_p1_generator, blst_p1_is_equal,
-    blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine, blst_p1_uncompress, blst_p1s_mult_pippenger,
-    blst_p1s_mult_pippenger_scratch_sizeof, blst_p1s_to_affine, blst_p2, blst_p2_add_or_double,
-    blst_p2_affine, blst_p2_affine_in_g2, blst_p2_affine_is_inf, blst_p2_cneg, blst_p2_compress,
-    blst_p2_from_affine, blst_p2_is_equal, blst_p2_mult, blst_p2_to_affine, blst_p2_uncompress,
-    blst_p2s_mult_pippenger, blst_p2s_mult_pippenger_scratch_sizeof, blst_scalar,
-    blst_scalar_fr_check, blst_scalar_from_be_bytes, blst_scalar_from_bendian, blst_scalar_from_fr,
-    blst_sign_pk_in_g1, blst_sk_to_pk_in_g1,
+    BLST_ERROR, blst_bendian_from_scalar, blst_expand_message_xmd, blst_fp12, blst_fr, blst_fr_add,
+    blst_fr_cneg, blst_fr_from_scalar, blst_fr_from_uint64, blst_fr_inverse, blst_fr_mul,
+    blst_fr_sub, blst_hash_to_g2, blst_p1, blst_p1_add_or_double, blst_p1_add_or_double_affine,
+    blst_p1_affine, blst_p1_affine_compress, blst_p1_affine_generator, blst_p1_affine_in_g1,
+    blst_p1_affine_is_inf, blst_p1_cneg, blst_p1_compress, blst_p1_double, blst_p1_from_affine,
+    blst_p1_generator, blst_p1_is_equal, blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine,
+    blst_p1_uncompress, blst_p1s_mult_pippenger, blst_p1s_mult_pippenger_scratch_sizeof,
+    blst_p1s_to_affine, blst_p2, blst_p2_add_or_double, blst_p2_affine, blst_p2_affine_in_g2,
+    blst_p2_affine_is_inf, blst_p2_cneg, blst_p2_compress, blst_p2_from_affine, blst_p2_is_equal,
+    blst_p2_mult, blst_p2_to_affine, blst_p2_uncompress, blst_p2s_mult_pippenger,
+    blst_p2s_mult_pippenger_scratch_sizeof, blst_scalar, blst_scalar_fr_check,
+    blst_scalar_from_be_bytes, blst_scalar_from_bendian, blst_scalar_from_fr, blst_sign_pk_in_g1,
+    blst_sk_to_pk_in_g1,
 };
 use rand::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
@@ -973,23 +973,11 @@ pub fn pairing_check_hashed(terms: &[(G1Affine, G2Affine)], sig: &G2Affine) -> b
 /// hash-to-G2 of the given ciphersuite `dst`: the core of (batched) BLS
 /// verification in the public-keys-in-G1 setting. Identity keys fail.
 pub fn pairing_check(terms: &[(G1Affine, &[u8])], sig: &G2Affine, dst: &[u8]) -> bool {
-    if terms.is_empty() {
-        return false;
-    }
-    let mut pairing = Pairing::new(true, dst);
-    for (i, (pk, msg)) in terms.iter().enumerate() {
-        let none: Option<&blst_p2_affine> = None;
-        let err = if i == 0 {
-            pairing.aggregate(&pk.0, false, &sig.0, false, msg, &[])
-        } else {
-            pairing.aggregate(&pk.0, false, &none, false, msg, &[])
-        };
-        if err != BLST_ERROR::BLST_SUCCESS {
-            return false;
-        }
-    }
-    pairing.commit();
-    pairing.finalverify(None)
+    let hashed: Vec<(G1Affine, G2Affine)> = terms
+        .iter()
+        .map(|(pk, msg)| (*pk, hash_to_g2(msg, dst)))
+        .collect();
+    pairing_check_hashed(&hashed, sig)
 }
 
 #[cfg(test)]
