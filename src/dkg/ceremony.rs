@@ -534,12 +534,10 @@ impl Ceremony<'_> {
         if keystores.len() != shares.len() {
             return Err(self.fail(6, "keystore encryption lost keys"));
         }
-        let on_disk = if self.cfg.keymanager.is_some() {
-            None
-        } else {
-            Some(keystores.as_slice())
-        };
-        let outputs = self.outputs(&lock, &shares, on_disk)?;
+        let mut outputs = self.outputs(&lock, &shares)?;
+        if self.cfg.keymanager.is_none() {
+            add_keystores(&mut outputs, &keystores);
+        }
         self.barrier(7, self.cfg.timeout).await?;
         // Imported only once every peer has verified the lock, and never at
         // the cost of the keys: a refused import falls back to disk.
@@ -556,12 +554,12 @@ impl Ceremony<'_> {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "Keymanager import failed; writing keystores to disk instead");
-                    let outputs = self.outputs(&lock, &shares, Some(keystores.as_slice()))?;
-                    outputs.commit(&self.cfg.data_dir)?;
+                    add_keystores(&mut outputs, &keystores);
                     fallback = Some(e);
                 }
             }
         }
+        outputs.commit(&self.cfg.data_dir)?;
         if let Some(source) = fallback {
             self.shutdown(client_tasks).await;
             return Err(CeremonyError::KeymanagerFallback {
@@ -569,7 +567,6 @@ impl Ceremony<'_> {
                 keys_dir: self.cfg.data_dir.join(KEYS_DIR).display().to_string(),
             });
         }
-        outputs.commit(&self.cfg.data_dir)?;
         tracing::info!(
             data_dir = %self.cfg.data_dir.display(),
             lock_hash = %format!("0x{}", hex::encode(lock_hash)),
@@ -1245,25 +1242,10 @@ impl Ceremony<'_> {
         Ok(sigs)
     }
 
-    fn outputs(
-        &self,
-        lock: &Lock,
-        shares: &[Share],
-        keystores: Option<&[(keystore::Keystore, keystore::Password)]>,
-    ) -> Result<OutputSet, CeremonyError> {
+    /// The lock and deposit files; keystores are added by [`add_keystores`]
+    /// unless the keys go to a keymanager.
+    fn outputs(&self, lock: &Lock, shares: &[Share]) -> Result<OutputSet, CeremonyError> {
         let mut set = OutputSet::default();
-        for (i, (ks, pw)) in keystores.unwrap_or_default().iter().enumerate() {
-            set.add(
-                format!("{KEYS_DIR}/keystore-{i}.json"),
-                keystore::to_json(ks),
-                0o444,
-            );
-            set.add(
-                format!("{KEYS_DIR}/keystore-{i}.txt"),
-                pw.expose().as_bytes().to_vec(),
-                0o400,
-            );
-        }
         // One deposit file per amount.
         for &amount in &self.checked.deposit_amounts {
             let dds: Vec<crate::lock::deposit::DepositData> = lock
@@ -1317,6 +1299,22 @@ enum Combine {
     Threshold,
     /// Plain aggregate (the lock hash: every share signs).
     Aggregate,
+}
+
+/// Stages `validator_keys/keystore-<i>.{json,txt}` (0444 / 0400).
+fn add_keystores(set: &mut OutputSet, keystores: &[(keystore::Keystore, keystore::Password)]) {
+    for (i, (ks, pw)) in keystores.iter().enumerate() {
+        set.add(
+            format!("{KEYS_DIR}/keystore-{i}.json"),
+            keystore::to_json(ks),
+            0o444,
+        );
+        set.add(
+            format!("{KEYS_DIR}/keystore-{i}.txt"),
+            pw.expose().as_bytes().to_vec(),
+            0o400,
+        );
+    }
 }
 
 fn key(val_idx: usize, source: u32, target: u32) -> FrostMsgKey {

@@ -42,6 +42,7 @@ pub enum KeymanagerError {
 }
 
 /// A keymanager API endpoint with its bearer token.
+#[derive(Clone)]
 pub struct Keymanager {
     url: Url,
     token: Zeroizing<String>,
@@ -53,15 +54,6 @@ impl std::fmt::Debug for Keymanager {
             .field("url", &self.url.as_str())
             .field("token", &"<redacted>")
             .finish()
-    }
-}
-
-impl Clone for Keymanager {
-    fn clone(&self) -> Self {
-        Keymanager {
-            url: self.url.clone(),
-            token: self.token.clone(),
-        }
     }
 }
 
@@ -144,16 +136,15 @@ impl Keymanager {
         let endpoint = base
             .join("eth/v1/keystores")
             .map_err(|e| fail(e.to_string()))?;
-        let body = Zeroizing::new(
-            serde_json::to_vec(&ImportRequest {
-                keystores: keys
-                    .iter()
-                    .map(|(ks, _)| String::from_utf8_lossy(&keystore::to_json(ks)).into_owned())
-                    .collect(),
-                passwords: keys.iter().map(|(_, pw)| pw.expose()).collect(),
-            })
-            .map_err(|e| fail(e.to_string()))?,
-        );
+        // Handed to the HTTP client without a second copy of the passwords.
+        let body = serde_json::to_vec(&ImportRequest {
+            keystores: keys
+                .iter()
+                .map(|(ks, _)| String::from_utf8_lossy(&keystore::to_json(ks)).into_owned())
+                .collect(),
+            passwords: keys.iter().map(|(_, pw)| pw.expose()).collect(),
+        })
+        .map_err(|e| fail(e.to_string()))?;
         let timeout = IMPORT_BASE + PER_KEY * u32::try_from(keys.len()).unwrap_or(u32::MAX);
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -164,7 +155,7 @@ impl Keymanager {
             .post(endpoint)
             .bearer_auth(self.token.as_str())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
+            .body(body)
             .send()
             .await
             .map_err(|e| fail(e.without_url().to_string()))?;
