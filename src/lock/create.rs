@@ -308,34 +308,14 @@ pub fn generate_key_material<R: RngCore + CryptoRng>(
         })
     };
 
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .min(per_validator.len());
-    let chunk = per_validator.len().div_ceil(threads.max(1)).max(1);
-    let results: Vec<Result<ValidatorMaterial, CreateError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = per_validator
-            .chunks(chunk)
-            .enumerate()
-            .map(|(c, part)| {
-                s.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .map(|(j, (sk, sh))| build(c * chunk + j, sk, sh))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Err(CreateError::Params(
-                        "key generation thread failed".into(),
-                    ))]
-                })
-            })
-            .collect()
-    });
+    let results: Vec<Result<ValidatorMaterial, CreateError>> =
+        super::parallel::map_chunks(&per_validator, 1, |offset, part| {
+            part.iter()
+                .enumerate()
+                .map(|(j, (sk, sh))| build(offset + j, sk, sh))
+                .collect()
+        })
+        .map_err(|_| CreateError::Params("key generation thread failed".into()))?;
     let material = results.into_iter().collect::<Result<Vec<_>, _>>()?;
 
     let mut by_node: Vec<Vec<SecretKey>> = (0..n)

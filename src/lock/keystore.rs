@@ -476,25 +476,12 @@ pub fn encrypt_many_with(
     pbkdf2_c: u32,
     password: fn() -> Password,
 ) -> Vec<(Keystore, Password)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(secrets.len().max(1));
-    if threads <= 1 {
-        return encrypt_batch(secrets, pbkdf2_c, password);
-    }
-    // Whole sixteen-key batches per thread keep the KDF lanes full.
-    let chunk = secrets.len().div_ceil(threads).next_multiple_of(16);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = secrets
-            .chunks(chunk)
-            .map(|part| s.spawn(move || encrypt_batch(part, pbkdf2_c, password)))
-            .collect();
-        handles
-            .into_iter()
-            // A lost worker must not silently drop keys: re-raise its panic.
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    // Whole 16-key batches (the narrowest lane width) keep the KDF lanes full.
+    super::parallel::map_chunks(secrets, 16, |_, part| {
+        encrypt_batch(part, pbkdf2_c, password)
     })
+    // A lost worker must not silently drop keys: re-raise its panic.
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 /// Encrypts `secrets` on this thread, deriving all their keys together.
@@ -683,33 +670,15 @@ pub fn load_keystores(dir: &Path) -> Result<Vec<(usize, SecretKey)>, KeystoreErr
         });
     }
     let files: Vec<(usize, PathBuf)> = by_index.into_iter().collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len());
-    let chunk = files.len().div_ceil(threads.max(1));
-    let results: Vec<Result<(usize, SecretKey), KeystoreError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(chunk.max(1))
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(i, p)| load_one(p).map(|k| (*i, k)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Err(KeystoreError::Invalid {
-                        file: "keystore".into(),
-                        reason: "keystore decryption thread failed".into(),
-                    })]
-                })
-            })
+    let results = super::parallel::map_chunks(&files, 1, |_, part| {
+        part.iter()
+            .map(|(i, p)| load_one(p).map(|k| (*i, k)))
             .collect()
-    });
+    })
+    .map_err(|_| KeystoreError::Invalid {
+        file: "keystore".into(),
+        reason: "keystore decryption thread failed".into(),
+    })?;
     results.into_iter().collect()
 }
 

@@ -12,7 +12,7 @@ use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::sha256x16;
+use super::sha256_lanes;
 
 const IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
@@ -142,12 +142,12 @@ pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], rounds: u32, out: &mut [
 }
 
 /// Batches smaller than this run one chain per key: with few lanes filled the
-/// sixteen-lane compression costs more than the chains it replaces.
+/// lane-wise compression costs more than the chains it replaces.
 const MIN_BATCH: usize = 5;
 
 /// Derives a 32-byte PBKDF2-HMAC-SHA256 key for every (password, salt) pair,
 /// all with `rounds` iterations. Same keys as [`pbkdf2_hmac_sha256`]; on CPUs
-/// with AVX-512 sixteen chains run side by side, several times the throughput
+/// with AVX-512 16 to 64 chains run side by side, several times the throughput
 /// of one chain per key.
 pub fn derive_keys(inputs: &[(&[u8], &[u8])], rounds: u32) -> Vec<Zeroizing<[u8; OUT]>> {
     let one = |(password, salt): &(&[u8], &[u8])| {
@@ -155,14 +155,14 @@ pub fn derive_keys(inputs: &[(&[u8], &[u8])], rounds: u32) -> Vec<Zeroizing<[u8;
         pbkdf2_hmac_sha256(password, salt, rounds, key.as_mut_slice());
         key
     };
-    if !sha256x16::fast() {
+    if !sha256_lanes::fast() {
         return inputs.iter().map(one).collect();
     }
     let mut out = Vec::with_capacity(inputs.len());
     let mut rest = inputs;
     while !rest.is_empty() {
         // The widest batch that is at least three-quarters full.
-        let width = sha256x16::WIDTHS
+        let width = sha256_lanes::WIDTHS
             .into_iter()
             .find(|w| rest.len() >= w - w / 4)
             .unwrap_or(0);
@@ -189,7 +189,7 @@ fn derive_lanes<const LANES: usize>(
     batch: &[(&[u8], &[u8])],
     rounds: u32,
 ) -> Vec<Zeroizing<[u8; OUT]>> {
-    type Word<const N: usize> = sha256x16::Word<N>;
+    type Word<const N: usize> = sha256_lanes::Word<N>;
     let prfs: Vec<KeyedHmac> = batch.iter().map(|(pw, _)| KeyedHmac::new(pw)).collect();
     let mut inner: Zeroizing<[Word<LANES>; 8]> = Zeroizing::new([[0; LANES]; 8]);
     let mut outer: Zeroizing<[Word<LANES>; 8]> = Zeroizing::new([[0; LANES]; 8]);
@@ -216,10 +216,10 @@ fn derive_lanes<const LANES: usize>(
     let mut state: Zeroizing<[Word<LANES>; 8]> = Zeroizing::new([[0; LANES]; 8]);
     for _ in 1..rounds {
         *state = *inner;
-        sha256x16::compress(&mut state, &block);
+        sha256_lanes::compress(&mut state, &block);
         block[..8].copy_from_slice(state.as_slice());
         *state = *outer;
-        sha256x16::compress(&mut state, &block);
+        sha256_lanes::compress(&mut state, &block);
         block[..8].copy_from_slice(state.as_slice());
         for (a, s) in acc.iter_mut().zip(state.iter()) {
             for (x, y) in a.iter_mut().zip(s) {

@@ -1,11 +1,10 @@
-//! Sixteen independent SHA-256 compressions at once, for PBKDF2 on many
-//! keystores.
+//! Many independent SHA-256 compressions at once (16, 32 or 64 lanes), for
+//! PBKDF2 on many keystores.
 //!
 //! One PBKDF2 chain is a strictly serial sequence of compressions, so a single
-//! key cannot go faster than the SHA unit. Sixteen keys side by side, one per
-//! 32-bit lane of a 512-bit register, can: written lane-wise below and compiled
-//! with AVX-512 (rotates and three-input logic in one instruction each), a
-//! sixteen-lane compression costs about as much as four SHA-NI ones. The code
+//! key cannot go faster than the SHA unit. Keys side by side, one per 32-bit
+//! lane of 512-bit registers, can: written lane-wise below and compiled with
+//! AVX-512 (rotates and three-input logic in one instruction each). The code
 //! is plain Rust that the compiler vectorises; the only `unsafe` is the call
 //! into the AVX-512 build after the CPU has been checked for it.
 
@@ -66,7 +65,7 @@ fn small_sigma1<const N: usize>(x: &Word<N>) -> Word<N> {
 }
 
 /// One round with the working variables named by role; callers rotate the
-/// names instead of moving sixteen-lane values around. The schedule word is
+/// names instead of moving lane-wide values around. The schedule word is
 /// updated in place from round 16 on (`$r > 0`); literal indices keep every
 /// word in a register.
 macro_rules! round {
@@ -124,7 +123,7 @@ fn compress_avx512<const N: usize>(state: &mut [Word<N>; 8], block: &[Word<N>; 1
     compress_body(state, block);
 }
 
-/// Whether this CPU runs the sixteen-lane compression fast (AVX-512). Without
+/// Whether this CPU runs the lane-wise compression fast (AVX-512). Without
 /// it the portable build is slower than one SHA-NI chain per key.
 pub fn fast() -> bool {
     #[cfg(target_arch = "x86_64")]
