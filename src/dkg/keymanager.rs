@@ -51,7 +51,7 @@ pub struct Keymanager {
 impl std::fmt::Debug for Keymanager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keymanager")
-            .field("url", &self.url.as_str())
+            .field("url", &self.url())
             .field("token", &"<redacted>")
             .finish()
     }
@@ -90,16 +90,21 @@ impl Keymanager {
         })
     }
 
-    /// The endpoint's URL.
-    pub fn url(&self) -> &str {
-        self.url.as_str()
+    /// The endpoint's URL for logs and errors, without any user name or
+    /// password it may carry.
+    pub fn url(&self) -> String {
+        let mut shown = self.url.clone();
+        // Only fails for URLs that cannot carry credentials anyway.
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        shown.to_string()
     }
 
     /// Checks that the keymanager accepts TCP connections, before the
     /// ceremony starts (charon's `VerifyConnection`).
     pub async fn probe(&self) -> Result<(), KeymanagerError> {
         let unreachable = |detail: String| KeymanagerError::Unreachable {
-            url: self.url.to_string(),
+            url: self.url(),
             detail,
         };
         let host = self
@@ -125,7 +130,7 @@ impl Keymanager {
     /// else is an error naming the first refused keystore.
     pub async fn import(&self, keys: &[(Keystore, Password)]) -> Result<(), KeymanagerError> {
         let fail = |detail: String| KeymanagerError::Import {
-            url: self.url.to_string(),
+            url: self.url(),
             detail,
         };
         // Appended to any path of the address, as charon's JoinPath does.
@@ -194,5 +199,23 @@ impl Keymanager {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_and_token_never_shown() {
+        let km = Keymanager::new("http://admin:hunter2@validator:7500/", "tok3n").unwrap();
+        assert_eq!(km.url(), "http://validator:7500/");
+        let debug = format!("{km:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("tok3n"),
+            "{debug}"
+        );
+        assert!(Keymanager::new("validator:7500", "t").is_err());
+        assert!(Keymanager::new("ftp://validator", "t").is_err());
     }
 }
