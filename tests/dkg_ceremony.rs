@@ -135,16 +135,30 @@ fn four_nodes_v1_10_in_compat_mode() {
 fn a_missing_node_fails_the_others_cleanly_and_nothing_is_written() {
     let c = cluster(4, 2, "v1.11.0", &[]);
     let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
-    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2], "8s", &[]);
+    // Operator 2 starts late, so operators 0 and 1 give up first and leave
+    // while it still waits: it must still blame operator 3 first.
+    let mut nodes = run_nodes(&c, &relay, &[0, 1], "8s", &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    nodes.extend(run_nodes(&c, &relay, &[2], "8s", &[]));
     wait_all(&mut nodes, Duration::from_secs(120)).unwrap();
     for n in &nodes {
         assert!(!n.status.unwrap().success(), "node {} succeeded", n.index);
         let log = n.log_text();
-        assert!(
-            log.contains("missing operator(s) 3"),
-            "node {}: {log}",
-            n.index
-        );
+        let missing = log
+            .lines()
+            .find(|l| l.contains("dkg failed"))
+            .and_then(|l| l.split_once("missing operator(s) "))
+            .map(|(_, list)| list.to_string())
+            .unwrap_or_default();
+        assert!(missing.starts_with("3 ("), "node {}: {log}", n.index);
+        // Anyone else named was seen and then left, and is marked so.
+        for other in missing.split(", ").skip(1) {
+            assert!(
+                other.ends_with("[left after connecting]"),
+                "node {}: {log}",
+                n.index
+            );
+        }
         assert!(
             outputs(&c.nodes[n.index]).is_empty(),
             "{:?}",

@@ -585,21 +585,28 @@ impl Ceremony<'_> {
         let deadline = Instant::now() + self.cfg.timeout;
         let mut last_logged = usize::MAX;
         let mut last_log_at = Instant::now();
+        // Peers seen at some point: when one leaves again (typically because its
+        // own timeout fired first) it is named after the ones never seen, which
+        // are the real cause.
+        let mut seen = vec![false; self.n()];
         loop {
             if let Some(e) = self.sync.error() {
                 return Err(CeremonyError::Sync(e.to_string()));
             }
             let server_seen = self.sync.connected_peers();
-            let missing: Vec<usize> = (0..self.n())
-                .filter(|&i| i != self.own())
-                .filter(|&i| {
-                    let client_up = clients
-                        .iter()
-                        .find(|c| c.peer() == i)
-                        .is_some_and(|c| c.is_connected());
-                    !(client_up && server_seen.contains(&i))
-                })
-                .collect();
+            let mut missing: Vec<usize> = Vec::new();
+            for i in (0..self.n()).filter(|&i| i != self.own()) {
+                let client_up = clients
+                    .iter()
+                    .find(|c| c.peer() == i)
+                    .is_some_and(|c| c.is_connected());
+                if client_up && server_seen.contains(&i) {
+                    seen[i] = true;
+                } else {
+                    missing.push(i);
+                }
+            }
+            missing.sort_by_key(|&i| seen[i]);
             let connected = total - missing.len();
             self.metrics.set_peers(connected, total);
             if missing.is_empty() {
@@ -615,9 +622,20 @@ impl Ceremony<'_> {
                 last_log_at = Instant::now();
             }
             if Instant::now() > deadline {
+                let described: Vec<String> = missing
+                    .iter()
+                    .map(|&i| {
+                        let d = self.describe(&[i]);
+                        if seen[i] {
+                            format!("{d} [left after connecting]")
+                        } else {
+                            d
+                        }
+                    })
+                    .collect();
                 return Err(CeremonyError::Connect {
                     timeout: self.cfg.timeout,
-                    missing: self.describe(&missing),
+                    missing: described.join(", "),
                 });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
