@@ -227,9 +227,6 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
         ),
         (None, None) => None,
     };
-    if args.publish {
-        publish_base(&args.publish_address)?;
-    }
     let relays: Vec<String> = args
         .p2p_relays
         .iter()
@@ -282,16 +279,9 @@ fn publish_base(address: &str) -> Result<reqwest::Url, DkgCmdError> {
 
 /// Publishes the written lock as charon dkg `--publish` does. A failure is
 /// only a warning: the outputs on disk are complete either way.
-async fn publish(args: &Args, lock_hash: &[u8; 32]) {
-    let base = match publish_base(&args.publish_address) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "Couldn't publish lock file to Obol API");
-            return;
-        }
-    };
+async fn publish(base: &reqwest::Url, args: &Args, lock_hash: &[u8; 32]) {
     let lock_file = args.data_dir.join(crate::dkg::output::LOCK_FILE);
-    match crate::sidecar::api::publish_lock_file(&lock_file, &base, "/lock", args.publish_timeout)
+    match crate::sidecar::api::publish_lock_file(&lock_file, base, "/lock", args.publish_timeout)
         .await
     {
         Ok(outcome) => {
@@ -329,6 +319,11 @@ fn fault_from_env() -> Result<Option<crate::dkg::ceremony::Fault>, DkgCmdError> 
 /// shutdown delay. Ctrl-C or SIGTERM aborts with nothing written.
 pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
     let (cfg, compat) = ceremony_config(&args)?;
+    let publish_to = if args.publish {
+        Some(publish_base(&args.publish_address)?)
+    } else {
+        None
+    };
     let removed = crate::dkg::output::clean_stale_staging(&cfg.data_dir);
     if removed > 0 {
         tracing::warn!(
@@ -384,8 +379,8 @@ pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
         validators = outcome.validators.len(),
         "DKG ceremony completed successfully"
     );
-    if args.publish {
-        publish(&args, &outcome.lock_hash).await;
+    if let Some(base) = publish_to {
+        publish(&base, &args, &outcome.lock_hash).await;
     }
     if !args.shutdown_delay.is_zero() {
         tokio::time::sleep(args.shutdown_delay).await;
@@ -423,5 +418,27 @@ mod tests {
         assert!(parse_duration("5").is_ok());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn publish_goes_to_the_origin_of_the_address() {
+        let base = |a: &str| publish_base(a).map(|u| u.to_string());
+        assert_eq!(
+            base("https://api.obol.tech/v1").unwrap(),
+            "https://api.obol.tech/"
+        );
+        assert_eq!(
+            base("http://127.0.0.1:3000/a/b?x=1").unwrap(),
+            "http://127.0.0.1:3000/"
+        );
+        for bad in [
+            "",
+            "api.obol.tech",
+            "ftp://api.obol.tech/v1",
+            "file:///tmp/x",
+            "http://",
+        ] {
+            assert!(base(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }
