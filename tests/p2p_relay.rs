@@ -63,6 +63,12 @@ async fn http_endpoint_answers_what_charon_nodes_parse() {
         assert_eq!(single_relay_peer(&addrs).unwrap(), relay.peer_id());
         let via_client = query_relay_addrs(&client, &base, &headers).await.unwrap();
         assert_eq!(via_client, addrs);
+        // charon's `/` is a catch-all: any other path or method gets the list too.
+        for req in [client.get(format!("{base}/some/path")), client.post(&base)] {
+            let resp = req.send().await.unwrap();
+            assert!(resp.status().is_success());
+            assert_eq!(resp.bytes().await.unwrap(), body);
+        }
 
         // `/enr`: a signed ENR of the relay key with its TCP port.
         let enr = client

@@ -434,6 +434,63 @@ async fn sync_refuses_other_minor_version() {
     assert!(server.error().is_some());
 }
 
+/// A peer that answers our `shutdown = true` with an error still got it:
+/// charon's client counts any answer as delivered, so must ours.
+#[tokio::test]
+async fn sync_shutdown_answer_counts_even_with_an_error() {
+    let ks = keys(2);
+    let local = Arc::new(SyncLocal::new(Compat::V1_11, &ks[1], &DEF_HASH, "").unwrap());
+    local.set_step(8);
+    local.begin_shutdown();
+    let client = SyncClient::new(0, local);
+    let (mut c_end, mut s_end) = pipe();
+    let peer = tokio::spawn(async move {
+        let body = frame::read_sized(&mut s_end).await.unwrap();
+        let msg = MsgSync::decode(body.as_slice()).unwrap();
+        assert!(msg.shutdown && msg.step == 8);
+        let resp = MsgSyncResponse {
+            sync_timestamp: msg.timestamp,
+            error: "peer is shutting down".into(),
+        };
+        frame::write_sized(&mut s_end, &resp.encode_to_vec())
+            .await
+            .unwrap();
+    });
+    assert_eq!(
+        client.run_session(&mut c_end).await.unwrap(),
+        charon_dkg_sidecar::p2p::sync::SessionEnd::Shutdown
+    );
+    peer.await.unwrap();
+}
+
+/// Before shutdown, an error answer is fatal and is reported as the peer's.
+#[tokio::test]
+async fn sync_error_answer_before_shutdown_is_the_peers_error() {
+    let ks = keys(2);
+    let local = Arc::new(SyncLocal::new(Compat::V1_11, &ks[1], &DEF_HASH, "").unwrap());
+    let client = SyncClient::new(3, local);
+    let (mut c_end, mut s_end) = pipe();
+    let peer = tokio::spawn(async move {
+        let body = frame::read_sized(&mut s_end).await.unwrap();
+        let msg = MsgSync::decode(body.as_slice()).unwrap();
+        let resp = MsgSyncResponse {
+            sync_timestamp: msg.timestamp,
+            error: "boom".into(),
+        };
+        frame::write_sized(&mut s_end, &resp.encode_to_vec())
+            .await
+            .unwrap();
+    });
+    assert_eq!(
+        client.run_session(&mut c_end).await.unwrap_err(),
+        SyncError::PeerError {
+            peer: 3,
+            error: "boom".into()
+        }
+    );
+    peer.await.unwrap();
+}
+
 #[test]
 fn sync_version_and_step_rules() {
     use charon_dkg_sidecar::p2p::sync::{check_version, next_peer_step, parse_version};
@@ -508,9 +565,14 @@ async fn sync_detects_restarted_peer_and_echoes_timestamps() {
     assert_eq!(resps.len(), 3, "the stream ends after the fatal response");
     assert_eq!(resps[0].sync_timestamp.unwrap().seconds, 10);
     assert_eq!(resps[1].error, "");
-    assert_eq!(resps[2].error, RESTART_ERROR);
+    assert_eq!(
+        resps[2].error,
+        format!("{RESTART_ERROR}: peer reported step is behind the last known step (0 < 2)")
+    );
     assert_eq!(resps[2].sync_timestamp.unwrap().seconds, 12);
     assert!(server.error().is_some());
+    let heard = server.last_heard();
+    assert!(heard[0].is_none() && heard[1].is_some(), "{heard:?}");
     // A step far ahead of the barrier is an error at the barrier.
     let server2 = Arc::new(SyncServer::new(Compat::V1_11, DEF_HASH, 0, pubkeys(&ks)).unwrap());
     raw_sync(&server2, vec![m(1, 1), m(3, 2)]).await;

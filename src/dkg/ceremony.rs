@@ -56,6 +56,10 @@ use super::preflight::{Checked, DEFAULT_GAS_LIMIT};
 
 /// How long the shutdown handshake may take (charon: 2 min).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often waits without a deadline check that the peers they need are alive.
+const LIVENESS_POLL: Duration = Duration::from_millis(250);
+/// How often a long wait says who it is still waiting for.
+const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// Why the ceremony failed. Every message says which step and, where known,
 /// which operator or validator.
@@ -271,8 +275,8 @@ pub async fn run(
             round1_p2p: round1_p2p.clone(),
             parsigs: parsigs.clone(),
             peerinfo: crate::p2p::peerinfo::dkg_peer_info(
-                cfg.compat.minor_version(),
-                "",
+                cfg.compat.release_version(),
+                "unknown",
                 &checked.definition_hash,
                 SystemTime::now(),
             ),
@@ -304,10 +308,14 @@ pub async fn run(
         .collect();
     let mut client_tasks = Vec::with_capacity(clients.len());
     for c in &clients {
-        let (c, net) = (c.clone(), net.clone());
+        let (c, net, sync) = (c.clone(), net.clone(), sync.clone());
         client_tasks.push(tokio::spawn(async move {
-            if let Err(e) = c.run(net.as_ref()).await {
-                tracing::debug!(error = %e, "Sync client ended");
+            match c.run(net.as_ref()).await {
+                Ok(()) => {}
+                // A peer refusing us (version, signature, restart) ends the
+                // whole ceremony at once with its reason, as in charon.
+                Err(e @ crate::p2p::sync::SyncError::PeerError { .. }) => sync.record_fatal(e),
+                Err(e) => tracing::debug!(error = %e, "Sync client ended"),
             }
         }));
     }
@@ -419,26 +427,82 @@ impl Ceremony<'_> {
         }
     }
 
+    /// Operators among `waiting` that have sent no sync message for the whole
+    /// `--timeout`, counted from `since` at the earliest.
+    fn silent(&self, waiting: &[usize], since: Instant) -> Vec<usize> {
+        let heard = self.sync.last_heard();
+        waiting
+            .iter()
+            .copied()
+            .filter(|&p| {
+                let last = heard
+                    .get(p)
+                    .copied()
+                    .flatten()
+                    .map_or(since, |h| h.max(since));
+                last.elapsed() >= self.cfg.timeout
+            })
+            .collect()
+    }
+
+    fn gone(&self, step: u64, what: &str, gone: &[usize]) -> CeremonyError {
+        self.fail(
+            step,
+            format!(
+                "timed out waiting for {what} from operator(s) {}: nothing heard from them for {:?}",
+                self.describe(gone),
+                self.cfg.timeout
+            ),
+        )
+    }
+
+    /// Waits for `fut` as charon does, with no deadline while the operators it
+    /// still needs (`pending`) are alive: a peer busy with a long step (pbkdf2
+    /// for thousands of keystores, a keymanager import, a big FROST) is waited
+    /// for. One that has sent no sync message for `--timeout` is gone, and the
+    /// wait fails naming it.
+    async fn while_alive<T>(
+        &self,
+        step: u64,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, CeremonyError>>,
+        pending: impl Fn() -> Vec<usize>,
+    ) -> Result<T, CeremonyError> {
+        let start = Instant::now();
+        let mut last_log = start;
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                r = &mut fut => return r,
+                () = tokio::time::sleep(LIVENESS_POLL) => {}
+            }
+            let waiting = pending();
+            let gone = self.silent(&waiting, start);
+            if !gone.is_empty() {
+                return Err(self.gone(step, what, &gone));
+            }
+            if !waiting.is_empty() && last_log.elapsed() >= PROGRESS_LOG_EVERY {
+                tracing::info!(
+                    "Still waiting for {what} from operator(s) {}; they are connected and working",
+                    self.describe(&waiting)
+                );
+                last_log = Instant::now();
+            }
+        }
+    }
+
     /// Enters `step` and waits until every peer is there (charon's barrier).
-    async fn barrier(&mut self, step: u64, timeout: Duration) -> Result<(), CeremonyError> {
+    async fn barrier(&mut self, step: u64) -> Result<(), CeremonyError> {
         let started = Instant::now();
         self.local.set_step(step as i64);
         let sync = self.sync.clone();
         let wait = async {
-            tokio::time::timeout(timeout, sync.await_all_at_step(step as i64))
+            sync.await_all_at_step(step as i64)
                 .await
-                .map_err(|_| {
-                    let missing = self.sync_missing(step as i64);
-                    self.fail(
-                        step,
-                        format!(
-                            "timed out after {timeout:?} waiting for operator(s) {} to reach this step",
-                            self.describe(&missing)
-                        ),
-                    )
-                })?
                 .map_err(|e| CeremonyError::Sync(e.to_string()))
         };
+        let what = format!("step {step}");
+        let wait = self.while_alive(step, &what, wait, || self.sync_missing(step as i64));
         self.guarded(step, wait).await?;
         // Step timings count from the barrier's end to the next one's.
         let now = Instant::now();
@@ -482,7 +546,7 @@ impl Ceremony<'_> {
         self.await_connected(clients).await?;
         self.metrics.set_ready(true);
 
-        self.barrier(1, self.cfg.timeout).await?;
+        self.barrier(1).await?;
         let shares = self.guarded(1, self.frost(r1_rx, r2_rx)).await?;
         self.metrics.set_validators_done(shares.len());
 
@@ -499,23 +563,23 @@ impl Ceremony<'_> {
         let keystores =
             tokio::task::spawn_blocking(move || keystore::encrypt_many_with(&secrets, c, password));
 
-        self.barrier(2, self.cfg.timeout).await?;
+        self.barrier(2).await?;
         let deposits = self.guarded(2, self.deposits(&shares)).await?;
-        self.barrier(3, self.cfg.timeout).await?;
+        self.barrier(3).await?;
         let registrations = self.guarded(3, self.registrations(&shares)).await?;
-        self.barrier(4, self.cfg.timeout).await?;
+        self.barrier(4).await?;
         let mut lock = self.build_lock(&shares, deposits, registrations)?;
         let lock_hash = self
             .guarded(4, self.lock_signature(&shares, &mut lock))
             .await?;
-        self.barrier(5, self.cfg.timeout).await?;
+        self.barrier(5).await?;
         let node_sigs = self
             .guarded(5, self.node_signatures(ns_rx, &lock_hash))
             .await?;
         if lock.definition.version >= Version::V1_7 {
             lock.node_signatures = node_sigs;
         }
-        self.barrier(6, self.cfg.timeout).await?;
+        self.barrier(6).await?;
         if !self.cfg.no_verify {
             // Deposit signatures are verified when the deposit files are
             // built (always, even with --no-verify); not twice.
@@ -538,11 +602,28 @@ impl Ceremony<'_> {
         if self.cfg.keymanager.is_none() {
             add_keystores(&mut outputs, &keystores);
         }
-        self.barrier(7, self.cfg.timeout).await?;
-        // Imported only once every peer has verified the lock, and never at
-        // the cost of the keys: a refused import falls back to disk.
+        self.barrier(7).await?;
+        let Some(km) = &self.cfg.keymanager else {
+            outputs.commit(&self.cfg.data_dir)?;
+            tracing::info!(
+                data_dir = %self.cfg.data_dir.display(),
+                lock_hash = %format!("0x{}", hex::encode(lock_hash)),
+                "Outputs written: {LOCK_FILE}, {KEYS_DIR}/, deposit-data files"
+            );
+            self.shutdown(client_tasks).await;
+            return Ok(Outcome {
+                lock_hash,
+                validators: shares.iter().map(|s| s.pubkey).collect(),
+                step_seconds: self.steps.clone(),
+            });
+        };
+        // Imported only once every peer has verified the lock, after the
+        // shutdown handshake so a slow import cannot run into the peers'
+        // shutdown timeout, and never at the cost of the keys: a refused
+        // import falls back to disk.
+        self.shutdown(client_tasks).await;
         let mut fallback = None;
-        if let Some(km) = &self.cfg.keymanager {
+        {
             tracing::info!(
                 url = km.url(),
                 keys = keystores.len(),
@@ -561,7 +642,6 @@ impl Ceremony<'_> {
         }
         outputs.commit(&self.cfg.data_dir)?;
         if let Some(source) = fallback {
-            self.shutdown(client_tasks).await;
             return Err(CeremonyError::KeymanagerFallback {
                 source,
                 keys_dir: self.cfg.data_dir.join(KEYS_DIR).display().to_string(),
@@ -570,9 +650,8 @@ impl Ceremony<'_> {
         tracing::info!(
             data_dir = %self.cfg.data_dir.display(),
             lock_hash = %format!("0x{}", hex::encode(lock_hash)),
-            "Outputs written: {LOCK_FILE}, {KEYS_DIR}/, deposit-data files"
+            "Outputs written: {LOCK_FILE}, deposit-data files (keys are in the keymanager)"
         );
-        self.shutdown(client_tasks).await;
         Ok(Outcome {
             lock_hash,
             validators: shares.iter().map(|s| s.pubkey).collect(),
@@ -728,23 +807,18 @@ impl Ceremony<'_> {
         };
         let collect_r1 = self.collect_first(1, &mut r1_rx, "round-1 casts");
         let (_, _, r1_deliveries) = tokio::try_join!(send_shares, bcast_r1, collect_r1)?;
-        let p2p = tokio::time::timeout(
-            self.cfg.timeout,
-            self.round1_p2p.wait_all_except(Some(self.own())),
-        )
-        .await
-        .map_err(|_| {
-            let missing: Vec<usize> = (0..self.n())
-                .filter(|&i| i != self.own() && self.round1_p2p.get(i).is_none())
-                .collect();
-            self.fail(
+        let p2p = self
+            .while_alive(
                 1,
-                format!(
-                    "timed out waiting for round-1 shares from operator(s) {}",
-                    self.describe(&missing)
-                ),
+                "round-1 shares",
+                async { Ok(self.round1_p2p.wait_all_except(Some(self.own())).await) },
+                || {
+                    (0..self.n())
+                        .filter(|&i| i != self.own() && self.round1_p2p.get(i).is_none())
+                        .collect()
+                },
             )
-        })?;
+            .await?;
 
         // Decode everything, keyed per validator by sender share index.
         let mut bcasts: Vec<BTreeMap<u32, Round1Bcast>> = vec![BTreeMap::new(); v];
@@ -905,10 +979,13 @@ impl Ceremony<'_> {
         rx: &mut UnboundedReceiver<Delivery>,
         what: &str,
     ) -> Result<Vec<(usize, Delivery)>, CeremonyError> {
+        // Same liveness rule as `while_alive`; inlined because the pending
+        // set is the map this loop fills.
         let mut got: HashMap<usize, Delivery> = HashMap::new();
-        let deadline = tokio::time::Instant::now() + self.cfg.timeout;
+        let start = Instant::now();
+        let mut last_log = start;
         while got.len() < self.n() - 1 {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
+            match tokio::time::timeout(LIVENESS_POLL, rx.recv()).await {
                 Ok(Some(d)) => {
                     if d.sender != self.own() {
                         got.entry(d.sender).or_insert(d);
@@ -919,13 +996,17 @@ impl Ceremony<'_> {
                     let missing: Vec<usize> = (0..self.n())
                         .filter(|i| *i != self.own() && !got.contains_key(i))
                         .collect();
-                    return Err(self.fail(
-                        step,
-                        format!(
-                            "timed out waiting for {what} from operator(s) {}",
+                    let gone = self.silent(&missing, start);
+                    if !gone.is_empty() {
+                        return Err(self.gone(step, what, &gone));
+                    }
+                    if last_log.elapsed() >= PROGRESS_LOG_EVERY {
+                        tracing::info!(
+                            "Still waiting for {what} from operator(s) {}; they are connected and working",
                             self.describe(&missing)
-                        ),
-                    ));
+                        );
+                        last_log = Instant::now();
+                    }
                 }
             }
         }
@@ -1197,8 +1278,15 @@ impl Ceremony<'_> {
             lock_hash: Vec::new(),
             node_signatures: Vec::new(),
         };
-        lock.with_hashes()
-            .map_err(|e| self.fail(4, format!("lock hash: {e}")))
+        // charon hashes the definition as loaded (its stored config hash is
+        // part of the lock hash); only the JSON output refreshes it.
+        let lock_hash = lock
+            .lock_hash()
+            .map_err(|e| self.fail(4, format!("lock hash: {e}")))?;
+        Ok(Lock {
+            lock_hash: lock_hash.to_vec(),
+            ..lock
+        })
     }
 
     /// Step 4: every share signs the lock hash; the aggregate of all n x V
@@ -1292,7 +1380,7 @@ impl Ceremony<'_> {
     /// has answered it (so no peer waits on us) and has sent its own.
     async fn shutdown(&mut self, client_tasks: Vec<tokio::task::JoinHandle<()>>) {
         let r = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
-            self.barrier(8, SHUTDOWN_TIMEOUT).await?;
+            self.barrier(8).await?;
             self.local.begin_shutdown();
             futures::future::join_all(client_tasks).await;
             self.sync

@@ -253,7 +253,10 @@ impl Host {
                 addresses: AddressBook::new(book),
                 relay_client,
                 identify: identify::Behaviour::new(identify_cfg),
-                ping: ping::Behaviour::default(),
+                // go-libp2p closes a ping stream idle for 10 s; ping inside that.
+                ping: ping::Behaviour::new(
+                    ping::Config::new().with_interval(Duration::from_secs(5)),
+                ),
                 streams: libp2p_stream::Behaviour::new(),
             })
             .map_err(|e| build_err(&e))?
@@ -749,6 +752,12 @@ impl Runner {
                         Ok(()) => {
                             tracing::info!(%relay, "Relay reservation closed; will reserve again")
                         }
+                        Err(e) if no_reservation_addrs(e) => tracing::error!(
+                            %relay,
+                            "Relay reservation refused: the relay offered no public address to reach us through \
+                             (go-libp2p relays only hand out public ones). Give the relay a public IP or \
+                             --p2p-external-hostname, or run this binary's `relay`; will retry"
+                        ),
                         Err(e) => {
                             tracing::warn!(%relay, error = %e, "Relay reservation lost; will reserve again")
                         }
@@ -865,5 +874,38 @@ fn is_relayed(endpoint: &ConnectedPoint) -> bool {
             local_addr,
             send_back_addr,
         } => circuit(local_addr) || circuit(send_back_addr),
+    }
+}
+
+/// Whether a relay listener closed because the reservation carried no
+/// addresses, which rust-libp2p refuses and a go-libp2p relay on a private
+/// network always sends.
+fn no_reservation_addrs(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if matches!(
+            err.downcast_ref::<relay::outbound::hop::ProtocolViolation>(),
+            Some(relay::outbound::hop::ProtocolViolation::NoAddressesInReservation)
+        ) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relay::outbound::hop::{ProtocolViolation, ReserveError};
+
+    #[test]
+    fn an_empty_reservation_is_recognised_through_the_error_chain() {
+        let wrapped = std::io::Error::other(ReserveError::Protocol(
+            ProtocolViolation::NoAddressesInReservation,
+        ));
+        assert!(no_reservation_addrs(&wrapped));
+        let other = std::io::Error::other(ReserveError::ResourceLimitExceeded);
+        assert!(!no_reservation_addrs(&other));
     }
 }

@@ -62,6 +62,14 @@ impl Compat {
         }
     }
 
+    /// The charon release this mode speaks, as peerinfo reports it.
+    pub fn release_version(self) -> &'static str {
+        match self {
+            Compat::V1_11 => "v1.11.0",
+            Compat::V1_10 => "v1.10.0",
+        }
+    }
+
     /// bcast `/sig` protocol ID.
     pub fn bcast_sig(self) -> &'static str {
         match self {

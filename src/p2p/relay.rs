@@ -19,8 +19,10 @@ use super::host::IDENTIFY_PROTOCOL_VERSION;
 use super::identity::{EnrPrivateKey, IdentityError};
 use super::relay_http::{RelayHttpState, router};
 
-/// Bytes a circuit may carry before the relay resets it.
-pub const MAX_CIRCUIT_BYTES: u64 = 32 << 20;
+/// Bytes a circuit may carry before the relay resets it. charon's relay
+/// allows 32 MiB in each direction; rust-libp2p counts both directions
+/// together, hence twice that.
+pub const MAX_CIRCUIT_BYTES: u64 = 64 << 20;
 /// Lifetime of a circuit before the relay resets it.
 pub const MAX_CIRCUIT_DURATION: Duration = Duration::from_secs(3600);
 

@@ -297,11 +297,12 @@ impl RelayHttpState {
     }
 }
 
-/// The relay's HTTP routes: `/` (JSON multiaddrs) and `/enr`.
+/// The relay's HTTP routes: `/enr` (GET) and, like charon's catch-all `/`,
+/// the JSON multiaddrs for any other path and method.
 pub fn router(state: RelayHttpState) -> Router {
     Router::new()
-        .route("/", get(multiaddrs_handler))
         .route("/enr", get(enr_handler))
+        .fallback(multiaddrs_handler)
         .with_state(state)
 }
 

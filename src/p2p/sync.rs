@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use k256::ecdsa::{SigningKey, VerifyingKey};
@@ -153,6 +153,9 @@ struct PeerState {
     connected: bool,
     step: Option<i64>,
     shutdown: bool,
+    /// When the last valid message arrived: charon peers send one every
+    /// 100 ms, so silence means the peer is gone, not merely slow.
+    last_heard: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -216,13 +219,22 @@ impl SyncServer {
         });
     }
 
+    /// Records a fatal error found outside the server (a peer's error reply
+    /// to our client), so every wait of the ceremony ends with it, as charon
+    /// cancels its whole ceremony on any sync failure.
+    pub fn record_fatal(&self, err: SyncError) {
+        self.set_error(err);
+    }
+
     /// The first fatal error seen, if any.
     pub fn error(&self) -> Option<SyncError> {
         self.lock().error.clone()
     }
 
     /// Validates one message from `peer` and builds the response. Returns the
-    /// response and whether the stream must end after it.
+    /// response and whether the stream must end after it. A peer's shutdown is
+    /// recorded by [`SyncServer::serve`] only once the reply is written, so our
+    /// own shutdown cannot cut the connection before the peer has its answer.
     pub fn handle(&self, peer: usize, msg: &MsgSync) -> (MsgSyncResponse, bool) {
         let echo = msg
             .timestamp
@@ -249,24 +261,21 @@ impl SyncServer {
                 return;
             };
             st.connected = true;
+            st.last_heard = Some(Instant::now());
             match next_peer_step(st.step, msg.step) {
-                Ok(step) => {
-                    st.step = Some(step);
-                    if msg.shutdown {
-                        st.shutdown = true;
-                    }
-                }
+                Ok(step) => st.step = Some(step),
                 Err(reason) => {
+                    let text = format!("{RESTART_ERROR}: {reason}");
                     s.error.get_or_insert(SyncError::InvalidMessage {
                         peer,
-                        reason: format!("{RESTART_ERROR}: {reason}"),
+                        reason: text.clone(),
                     });
-                    result = Err(());
+                    result = Err(text);
                 }
             }
         });
         match result {
-            Err(()) => respond(RESTART_ERROR.to_owned(), true),
+            Err(text) => respond(text, true),
             Ok(()) => respond(String::new(), msg.shutdown),
         }
     }
@@ -277,8 +286,10 @@ impl SyncServer {
             _ => return Err(format!("sync message from invalid operator index {peer}")),
         };
         check_version(self.compat, &msg.version)?;
-        verify_der(key, &self.definition_hash, &msg.hash_signature)
-            .map_err(|_| "invalid definition hash signature".to_owned())
+        verify_der(key, &self.definition_hash, &msg.hash_signature).map_err(|e| match e {
+            K1Error::Mismatch => "invalid definition hash signature".to_owned(),
+            e => format!("error verifying definition hash signature: {e}"),
+        })
     }
 
     /// Serves one inbound sync stream from operator `peer` until the peer
@@ -305,6 +316,13 @@ impl SyncServer {
             write_sized(stream, &resp.encode_to_vec())
                 .await
                 .map_err(stream_err)?;
+            if msg.shutdown && resp.error.is_empty() {
+                self.update(|s| {
+                    if let Some(st) = s.peers.get_mut(peer) {
+                        st.shutdown = true;
+                    }
+                });
+            }
             if end {
                 let _ = stream.close().await;
                 return Ok(());
@@ -504,6 +522,12 @@ impl SyncClient {
                 peer,
                 reason: format!("invalid MsgSyncResponse: {e}"),
             })?;
+            // charon counts any answer to `shutdown = true` as delivered.
+            if shutdown {
+                self.connected.store(true, Ordering::SeqCst);
+                let _ = stream.close().await;
+                return Ok(SessionEnd::Shutdown);
+            }
             if !resp.error.is_empty() {
                 return Err(SyncError::PeerError {
                     peer,
@@ -512,10 +536,6 @@ impl SyncClient {
             }
             self.connected.store(true, Ordering::SeqCst);
             self.answered.store(true, Ordering::SeqCst);
-            if shutdown {
-                let _ = stream.close().await;
-                return Ok(SessionEnd::Shutdown);
-            }
         }
     }
 
@@ -523,7 +543,11 @@ impl SyncClient {
     /// while reconnects are enabled, until shutdown completes or a fatal error.
     pub async fn run<O: OpenStream>(&self, opener: &O) -> Result<(), SyncError> {
         const FIRST_DELAY: Duration = Duration::from_millis(50);
+        // A relayed stream can be reset while we shut down; charon retries
+        // then too, or the peer would wait its whole shutdown timeout for us.
+        const SHUTDOWN_ATTEMPTS: u32 = 5;
         let mut delay = FIRST_DELAY;
+        let mut shutdown_attempts = 0;
         loop {
             let outcome = match opener.open(self.peer, SYNC).await {
                 Ok(mut stream) => self.run_session(&mut stream).await,
@@ -536,7 +560,11 @@ impl SyncClient {
                 Ok(SessionEnd::Shutdown) => return Ok(()),
                 Err(e @ SyncError::Stream { .. }) => {
                     if !self.local.reconnect.load(Ordering::SeqCst) {
-                        return Err(e);
+                        let shutting_down = self.local.shutdown.load(Ordering::SeqCst);
+                        shutdown_attempts += 1;
+                        if !shutting_down || shutdown_attempts >= SHUTDOWN_ATTEMPTS {
+                            return Err(e);
+                        }
                     }
                     // A session that worked starts the backoff afresh.
                     if self.answered.swap(false, Ordering::SeqCst) {
@@ -561,6 +589,13 @@ impl SyncServer {
             .filter(|(_, p)| p.connected)
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// When each operator's last valid sync message arrived (`None` for
+    /// ourselves and for peers not heard from), in operator order.
+    pub fn last_heard(&self) -> Vec<Option<Instant>> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.peers.iter().map(|p| p.last_heard).collect()
     }
 
     /// The last step each operator reported (`None` for ourselves and for
