@@ -619,3 +619,62 @@ async fn identify_lists_the_registered_protocols() {
     .await
     .expect("test timed out");
 }
+
+/// charon peers open their streams to us all at once after each barrier and
+/// never resend: every inbound stream must be kept, even when the node is
+/// not reading its accept queue at that moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_inbound_streams_is_queued_not_dropped() {
+    const SENDERS: usize = 6;
+    const PER_SENDER: usize = 20;
+    const BURST: &str = "/test/burst/1.0.0";
+    timeout(LIMIT * 2, async {
+        let (keys, peers) = cluster(SENDERS + 1);
+        let mut a_cfg = config(&keys[0], &peers, vec![]);
+        a_cfg.tcp_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        let a = Host::new(a_cfg).unwrap();
+        let mut incoming = a.accept(BURST).unwrap();
+        a.start().await.unwrap();
+        let a_addr = a
+            .watch_listen_addrs()
+            .wait_for(|v| !v.is_empty())
+            .await
+            .unwrap()[0]
+            .clone();
+
+        let mut senders = Vec::new();
+        for key in &keys[1..] {
+            let mut cfg = config(key, &peers, vec![]);
+            cfg.direct_addrs.insert(peers[0], vec![a_addr.clone()]);
+            let h = Host::new(cfg).unwrap();
+            h.start().await.unwrap();
+            senders.push(h);
+        }
+        // Every sender fires all its one-way streams at once (write, FIN,
+        // no answer awaited) while node A does not read its queue.
+        let target = peers[0];
+        let sends = senders.iter().enumerate().flat_map(|(i, h)| {
+            (0..PER_SENDER).map(move |k| async move {
+                let mut s = h.open_stream(target, BURST).await.unwrap();
+                s.write_all(format!("{i}:{k}").as_bytes()).await.unwrap();
+                s.close().await.unwrap();
+            })
+        });
+        futures::future::join_all(sends).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let mut got = BTreeSet::new();
+        while got.len() < SENDERS * PER_SENDER {
+            let (_peer, mut s) = incoming.next().await.unwrap();
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await.unwrap();
+            assert!(got.insert(String::from_utf8(buf).unwrap()), "duplicate");
+        }
+        for h in senders {
+            h.shutdown().await;
+        }
+        a.shutdown().await;
+    })
+    .await
+    .expect("streams were lost: not every inbound stream reached the accept queue");
+}

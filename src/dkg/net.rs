@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{AsyncWriteExt as _, StreamExt};
 use libp2p::{PeerId, Stream};
 
 use crate::p2p::bcast::Bcast;
@@ -100,24 +100,50 @@ pub fn spawn_handlers(host: &Host, peers: &[PeerId], h: Handlers) -> Result<(), 
     Ok(())
 }
 
+/// How long a one-shot inbound stream (bcast, FROST shares, parsigex,
+/// peerinfo) may take to deliver its message; charon's bcast server allows
+/// 60 s, and large parsigex sets over a relay need more than its 5 s default.
+const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn handle(h: &Handlers, proto: &'static str, sender: usize, mut stream: Stream) {
-    let result: Result<(), String> = if proto == protocols::SYNC {
+    let result = if proto == protocols::SYNC {
+        dispatch(h, proto, sender, &mut stream).await
+    } else {
+        tokio::time::timeout(ONE_SHOT_TIMEOUT, dispatch(h, proto, sender, &mut stream))
+            .await
+            .unwrap_or_else(|_| Err(format!("no complete message within {ONE_SHOT_TIMEOUT:?}")))
+    };
+    // Always end with FIN, as charon's handlers do; dropping an unfinished
+    // yamux stream sends RST instead.
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.close()).await;
+    if let Err(e) = result {
+        tracing::warn!(operator = sender, protocol = proto, error = %e, "Refused message from peer");
+    }
+}
+
+async fn dispatch(
+    h: &Handlers,
+    proto: &'static str,
+    sender: usize,
+    stream: &mut Stream,
+) -> Result<(), String> {
+    if proto == protocols::SYNC {
         h.sync
-            .serve(sender, &mut stream)
+            .serve(sender, stream)
             .await
             .map_err(|e| e.to_string())
     } else if proto == h.bcast_ids.0 {
         h.bcast
-            .serve_sig(sender, &mut stream)
+            .serve_sig(sender, stream)
             .await
             .map_err(|e| e.to_string())
     } else if proto == h.bcast_ids.1 {
         h.bcast
-            .serve_msg(sender, &mut stream)
+            .serve_msg(sender, stream)
             .await
             .map_err(|e| e.to_string())
     } else if proto == protocols::FROST_ROUND1_P2P {
-        match recv_round1_p2p(&mut stream).await {
+        match recv_round1_p2p(stream).await {
             Ok(msg) => {
                 let own_idx = h.own as u32 + 1;
                 match crate::p2p::frostp2p::validate_round1_p2p(
@@ -137,7 +163,7 @@ async fn handle(h: &Handlers, proto: &'static str, sender: usize, mut stream: St
             Err(e) => Err(e.to_string()),
         }
     } else if proto == protocols::PARSIGEX {
-        match recv_msg(&mut stream, sender as u32 + 1).await {
+        match recv_msg(stream, sender as u32 + 1).await {
             Ok(set) => {
                 let entries: Vec<_> = set
                     .sigs
@@ -156,13 +182,10 @@ async fn handle(h: &Handlers, proto: &'static str, sender: usize, mut stream: St
             Err(e) => Err(e.to_string()),
         }
     } else if proto == protocols::PEERINFO {
-        crate::p2p::peerinfo::serve(&mut stream, &h.peerinfo)
+        crate::p2p::peerinfo::serve(stream, &h.peerinfo)
             .await
             .map_err(|e| e.to_string())
     } else {
         Ok(())
-    };
-    if let Err(e) = result {
-        tracing::warn!(operator = sender, protocol = proto, error = %e, "Refused message from peer");
     }
 }

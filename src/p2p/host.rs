@@ -33,7 +33,7 @@ use super::relay_http::{
     ClusterHeaders, REFRESH_INTERVAL, RelaySpec, ResolvedRelay, resolve_relay_url,
 };
 
-pub use libp2p_stream::IncomingStreams;
+pub use super::inbound::IncomingStreams;
 
 /// Protocol version string announced by identify (go-libp2p's default).
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "ipfs/0.1.0";
@@ -167,7 +167,10 @@ struct NodeBehaviour {
     relay_client: relay::client::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
+    /// Outbound streams only; inbound ones go through `inbound`, which never
+    /// drops a stream.
     streams: libp2p_stream::Behaviour,
+    inbound: super::inbound::Behaviour,
 }
 
 /// A change in the connection state of a cluster peer.
@@ -204,6 +207,7 @@ pub struct Host {
     local: PeerId,
     peers: Vec<PeerId>,
     control: libp2p_stream::Control,
+    inbound: super::inbound::Inbound,
     commands: mpsc::UnboundedSender<Command>,
     connected: watch::Receiver<BTreeSet<PeerId>>,
     relays: watch::Receiver<BTreeSet<PeerId>>,
@@ -236,6 +240,8 @@ impl Host {
             identify::Config::new(IDENTIFY_PROTOCOL_VERSION.into(), keypair.public())
                 .with_agent_version(config.agent_version.clone());
         let (gater_allow, book) = (allow.clone(), addresses.clone());
+        let inbound = super::inbound::Inbound::default();
+        let inbound_behaviour = inbound.behaviour();
         let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(
@@ -258,6 +264,7 @@ impl Host {
                     ping::Config::new().with_interval(Duration::from_secs(5)),
                 ),
                 streams: libp2p_stream::Behaviour::new(),
+                inbound: inbound_behaviour,
             })
             .map_err(|e| build_err(&e))?
             // Connections carry one-shot DKG streams with pauses between
@@ -301,6 +308,7 @@ impl Host {
             local,
             peers: config.peers,
             control,
+            inbound,
             commands: cmd_tx,
             connected,
             relays,
@@ -323,8 +331,7 @@ impl Host {
     /// Registers an inbound protocol and returns its stream of `(peer, stream)`.
     pub fn accept(&self, protocol: &str) -> Result<IncomingStreams, HostError> {
         let proto = parse_protocol(protocol)?;
-        self.control
-            .clone()
+        self.inbound
             .accept(proto)
             .map_err(|_| HostError::AlreadyAccepting(protocol.into()))
     }

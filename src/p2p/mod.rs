@@ -8,6 +8,7 @@ pub mod frostp2p;
 pub mod gater;
 pub mod host;
 pub mod identity;
+pub mod inbound;
 pub mod k1sig;
 pub mod nodesig;
 pub mod parsigex;
