@@ -32,7 +32,7 @@ pub struct Args {
         default_value = "https://4.relay.obol.dev"
     )]
     pub p2p_relays: Vec<String>,
-    /// TCP listen addresses (ip:port), comma-separated; none means relay-only.
+    /// TCP listen addresses (ip:port, host:port or :port), comma-separated; none means relay-only.
     #[arg(long, env = "CHARON_P2P_TCP_ADDRESS", value_delimiter = ',')]
     pub p2p_tcp_address: Vec<String>,
     /// Accepted for charon compatibility; the DKG uses TCP only.
@@ -188,11 +188,11 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
     let compat: Compat = args.compat.parse().map_err(DkgCmdError::Config)?;
     let mut tcp_listen = Vec::new();
     for a in args.p2p_tcp_address.iter().filter(|a| !a.is_empty()) {
-        tcp_listen.push(
-            a.parse().map_err(|_| {
-                DkgCmdError::Config(format!("--p2p-tcp-address {a:?} is not ip:port"))
-            })?,
-        );
+        tcp_listen.push(super::parse_listen_addr(a).map_err(|e| {
+            DkgCmdError::Config(format!(
+                "--p2p-tcp-address {a:?} is not host:port, ip:port or :port: {e}"
+            ))
+        })?);
     }
     let external_ip = match args.p2p_external_ip.as_deref().filter(|s| !s.is_empty()) {
         Some(ip) => Some(ip.parse().map_err(|_| {
@@ -439,6 +439,21 @@ mod tests {
             "http://",
         ] {
             assert!(base(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn tcp_listen_addresses_resolve_like_go() {
+        let parse = crate::cmd::parse_listen_addr;
+        assert_eq!(parse(":3610").unwrap(), "0.0.0.0:3610".parse().unwrap());
+        assert_eq!(
+            parse("127.0.0.1:1").unwrap(),
+            "127.0.0.1:1".parse().unwrap()
+        );
+        assert_eq!(parse("[::1]:5").unwrap(), "[::1]:5".parse().unwrap());
+        assert!(parse("localhost:3610").unwrap().ip().is_loopback());
+        for bad in ["", "3610", "127.0.0.1", "127.0.0.1:99999", "a b:1"] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

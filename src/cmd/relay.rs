@@ -1,7 +1,7 @@
 //! The `relay` subcommand: a circuit-relay v2 server plus the HTTP endpoint
 //! charon nodes query, with charon relay's flags.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -88,23 +88,12 @@ enum CmdError {
     Runtime(std::io::Error),
 }
 
-/// Parses `ip:port`, `host:port` or `:port` (all interfaces), as Go does.
 fn parse_listen(flag: &'static str, s: &str) -> Result<SocketAddr, CmdError> {
-    let s = s.trim();
-    let full = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
-    } else {
-        s.to_owned()
-    };
-    let err = |reason: String| CmdError::Addr {
+    super::parse_listen_addr(s).map_err(|reason| CmdError::Addr {
         flag,
-        addr: s.to_owned(),
+        addr: s.trim().to_owned(),
         reason,
-    };
-    full.to_socket_addrs()
-        .map_err(|e| err(e.to_string()))?
-        .next()
-        .ok_or_else(|| err("resolves to no address".into()))
+    })
 }
 
 fn init_logging(level: &str) {
