@@ -49,7 +49,10 @@ pub struct Args {
     /// Host name other nodes can reach this node on.
     #[arg(long, env = "CHARON_P2P_EXTERNAL_HOSTNAME")]
     pub p2p_external_hostname: Option<String>,
-    /// Time to wait for peers' partial signatures in each exchange (e.g. 2m, 90s).
+    /// How long to wait (e.g. 2m, 90s) for all peers to connect, for peers'
+    /// partial signatures in each exchange, and for a silent peer: a peer that
+    /// is still connected and working (sync messages arrive) is waited for at
+    /// step barriers, as charon does, however long its step takes.
     #[arg(long, env = "CHARON_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Downgrade definition verification failures to warnings (at your own risk).
