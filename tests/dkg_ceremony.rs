@@ -276,3 +276,49 @@ fn a_peer_sending_an_invalid_frost_share_is_named_by_every_honest_node() {
         );
     }
 }
+
+/// A peer that is alive but slow (here it spends longer than `--timeout`
+/// before step 7, as a charon peer encrypting thousands of keystores does) is
+/// waited for, as charon waits: only a silent peer ends the ceremony.
+#[test]
+fn a_slow_but_live_peer_is_waited_for_beyond_the_timeout() {
+    let c = cluster(4, 1, "v1.11.0", &[]);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2], "8s", &[]);
+    let opts = NodeOptions {
+        definition: c.definition.clone(),
+        relay_url: relay.url.clone(),
+        timeout: "8s".into(),
+        extra_args: vec![],
+        env: vec![("CHARON_DKG_TEST_FAULT".into(), "slow-before-step-7".into())],
+    };
+    nodes.push(start_node(Path::new(EXE), 3, &c.nodes[3], &opts).unwrap());
+    wait_all(&mut nodes, Duration::from_secs(180)).unwrap();
+    let mut locks = Vec::new();
+    for n in &nodes {
+        assert!(
+            n.status.unwrap().success(),
+            "node {}: {}",
+            n.index,
+            n.log_text()
+        );
+        locks.push(std::fs::read(c.nodes[n.index].join("cluster-lock.json")).unwrap());
+    }
+    assert!(locks.windows(2).all(|w| w[0] == w[1]));
+    // The honest nodes did wait longer than their timeout at step 7.
+    let waited: f64 = nodes[0]
+        .log_text()
+        .lines()
+        .find(|l| l.contains("Step 7 of 8"))
+        .and_then(|l| l.split("waited_s=").nth(1))
+        .and_then(|v| {
+            v.trim_matches('"')
+                .split_whitespace()
+                .next()?
+                .trim_matches('"')
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0);
+    assert!(waited > 8.0, "{}", nodes[0].log_text());
+}

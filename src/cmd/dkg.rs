@@ -312,6 +312,10 @@ fn fault_from_env() -> Result<Option<crate::dkg::ceremony::Fault>, DkgCmdError> 
             tracing::warn!("TEST FAULT INJECTION: sending invalid FROST shares");
             Ok(Some(crate::dkg::ceremony::Fault::InvalidFrostShare))
         }
+        Some("slow-before-step-7") => {
+            tracing::warn!("TEST FAULT INJECTION: pausing before step 7");
+            Ok(Some(crate::dkg::ceremony::Fault::SlowBeforeStep7))
+        }
         Some(other) => Err(DkgCmdError::Config(format!(
             "unknown CHARON_DKG_TEST_FAULT {other:?}"
         ))),

@@ -142,6 +142,9 @@ pub struct CeremonyConfig {
 pub enum Fault {
     /// Send every peer a round-1 share for validator 0 that is off the polynomial.
     InvalidFrostShare,
+    /// Spend `--timeout` plus 5 s before reaching step 7, still answering
+    /// sync, like a charon peer encrypting many keystores.
+    SlowBeforeStep7,
 }
 
 /// What a successful ceremony produced.
@@ -601,6 +604,9 @@ impl Ceremony<'_> {
         let mut outputs = self.outputs(&lock, &shares)?;
         if self.cfg.keymanager.is_none() {
             add_keystores(&mut outputs, &keystores);
+        }
+        if self.cfg.fault == Some(Fault::SlowBeforeStep7) {
+            tokio::time::sleep(self.cfg.timeout + Duration::from_secs(5)).await;
         }
         self.barrier(7).await?;
         let Some(km) = &self.cfg.keymanager else {
