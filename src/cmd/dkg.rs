@@ -83,7 +83,8 @@ pub struct Args {
     /// A human-readable name for this node (at most 32 characters).
     #[arg(long, env = "CHARON_NICKNAME", default_value = "")]
     pub nickname: String,
-    /// Protocol compatibility: v1.11 (default) or v1.10 for clusters still on charon v1.10.
+    /// Protocol compatibility: v1.11 (default), v1.10 for clusters still on charon v1.10,
+    /// or v1.11.0-rc1 for clusters running that release candidate (bcast 1.0.0).
     #[arg(long, env = "CHARON_COMPAT", default_value = "v1.11")]
     pub compat: String,
     /// Address of the Prometheus /metrics, /livez and /readyz server.
@@ -252,7 +253,7 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
             no_verify: args.no_verify,
             compat,
             nickname: args.nickname.clone(),
-            networks: if compat == Compat::V1_10 {
+            networks: if compat.knows_holesky() {
                 NetworkSet::WITH_HOLESKY
             } else {
                 NetworkSet::DEFAULT

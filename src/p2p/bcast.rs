@@ -29,22 +29,19 @@ use super::stream::{
 /// `type_url || value` only.
 pub fn hash_any(compat: Compat, session_hash: &[u8], msg_id: &str, any: &Any) -> [u8; 32] {
     let mut h = Sha256::new();
-    match compat {
-        Compat::V1_11 => {
-            for part in [
-                session_hash,
-                msg_id.as_bytes(),
-                any.type_url.as_bytes(),
-                &any.value,
-            ] {
-                h.update((part.len() as u64).to_be_bytes());
-                h.update(part);
-            }
+    if compat.session_bound_bcast() {
+        for part in [
+            session_hash,
+            msg_id.as_bytes(),
+            any.type_url.as_bytes(),
+            &any.value,
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
         }
-        Compat::V1_10 => {
-            h.update(any.type_url.as_bytes());
-            h.update(&any.value);
-        }
+    } else {
+        h.update(any.type_url.as_bytes());
+        h.update(&any.value);
     }
     h.finalize().into()
 }

@@ -24,9 +24,10 @@ pub use super::protocols::Compat;
 /// Whether `local` should dial `remote` through a relay: charon compares the raw
 /// peer-ID bytes (binary multihash), not the base58 text.
 pub fn should_dial_via_relay(local: &PeerId, remote: &PeerId, compat: Compat) -> bool {
-    match compat {
-        Compat::V1_10 => local != remote,
-        Compat::V1_11 => local.to_bytes() < remote.to_bytes(),
+    if compat.smaller_id_dials() {
+        local.to_bytes() < remote.to_bytes()
+    } else {
+        local != remote
     }
 }
 

@@ -51,15 +51,33 @@ pub enum Compat {
     V1_11,
     /// charon v1.10 (bcast 1.0.0, unbound bcast hash).
     V1_10,
+    /// charon v1.11.0-rc1: claims v1.11 at sync and dials by the v1.11 rule,
+    /// but still speaks bcast 1.0.0 (the session-bound 2.0.0 came in rc3).
+    V1_11Rc1,
 }
 
 impl Compat {
     /// Minor version string sent in sync messages.
     pub fn minor_version(self) -> &'static str {
         match self {
-            Compat::V1_11 => "v1.11",
+            Compat::V1_11 | Compat::V1_11Rc1 => "v1.11",
             Compat::V1_10 => "v1.10",
         }
+    }
+
+    /// Whether bcast hashes bind the session and message ID (bcast 2.0.0).
+    pub fn session_bound_bcast(self) -> bool {
+        self == Compat::V1_11
+    }
+
+    /// Whether only the peer with the bytewise smaller ID dials (v1.11's rule).
+    pub fn smaller_id_dials(self) -> bool {
+        self != Compat::V1_10
+    }
+
+    /// Whether Holesky is still a known network (removed in v1.11.0-rc1).
+    pub fn knows_holesky(self) -> bool {
+        self == Compat::V1_10
     }
 
     /// The charon release this mode speaks, as peerinfo reports it.
@@ -67,22 +85,25 @@ impl Compat {
         match self {
             Compat::V1_11 => "v1.11.0",
             Compat::V1_10 => "v1.10.0",
+            Compat::V1_11Rc1 => "v1.11.0-rc1",
         }
     }
 
     /// bcast `/sig` protocol ID.
     pub fn bcast_sig(self) -> &'static str {
-        match self {
-            Compat::V1_11 => BCAST_SIG_V2,
-            Compat::V1_10 => BCAST_SIG_V1,
+        if self.session_bound_bcast() {
+            BCAST_SIG_V2
+        } else {
+            BCAST_SIG_V1
         }
     }
 
     /// bcast `/msg` protocol ID.
     pub fn bcast_msg(self) -> &'static str {
-        match self {
-            Compat::V1_11 => BCAST_MSG_V2,
-            Compat::V1_10 => BCAST_MSG_V1,
+        if self.session_bound_bcast() {
+            BCAST_MSG_V2
+        } else {
+            BCAST_MSG_V1
         }
     }
 
@@ -110,8 +131,9 @@ impl std::str::FromStr for Compat {
         match s {
             "v1.11" | "1.11" => Ok(Compat::V1_11),
             "v1.10" | "1.10" => Ok(Compat::V1_10),
+            "v1.11.0-rc1" | "1.11.0-rc1" => Ok(Compat::V1_11Rc1),
             other => Err(format!(
-                "unsupported charon compatibility version {other:?} (expected v1.11 or v1.10)"
+                "unsupported charon compatibility version {other:?} (expected v1.11, v1.10 or v1.11.0-rc1)"
             )),
         }
     }
