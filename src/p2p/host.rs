@@ -738,11 +738,7 @@ impl Runner {
                 address,
             } => {
                 if let Some(relay) = self.is_relay_listener(&listener_id) {
-                    tracing::info!(%relay, addr = %address, "Relay reservation accepted");
-                    self.relay_backoff.remove(&relay);
-                    self.reservations_tx.send_modify(|r| {
-                        r.insert(relay);
-                    });
+                    tracing::debug!(%relay, addr = %address, "Relay circuit address");
                 } else {
                     tracing::info!(addr = %address, "Listening");
                 }
@@ -759,12 +755,6 @@ impl Runner {
                         Ok(()) => {
                             tracing::info!(%relay, "Relay reservation closed; will reserve again")
                         }
-                        Err(e) if no_reservation_addrs(e) => tracing::error!(
-                            %relay,
-                            "Relay reservation refused: the relay offered no public address to reach us through \
-                             (go-libp2p relays only hand out public ones). Give the relay a public IP or \
-                             --p2p-external-hostname, or run this binary's `relay`; will retry"
-                        ),
                         Err(e) => {
                             tracing::warn!(%relay, error = %e, "Relay reservation lost; will reserve again")
                         }
@@ -856,6 +846,24 @@ impl Runner {
             } => {
                 tracing::debug!(addr = %send_back_addr, %error, "Inbound connection refused or failed");
             }
+            // The reservation counts once the relay accepts it, with or without
+            // addresses: go-libp2p relays on private networks send none, and
+            // circuits still reach us over the relay connection.
+            SwarmEvent::Behaviour(NodeBehaviourEvent::RelayClient(
+                relay::client::Event::ReservationReqAccepted {
+                    relay_peer_id,
+                    renewal,
+                    ..
+                },
+            )) => {
+                if !renewal {
+                    tracing::info!(relay = %relay_peer_id, "Relay reservation accepted");
+                }
+                self.relay_backoff.remove(&relay_peer_id);
+                self.reservations_tx.send_modify(|r| {
+                    r.insert(relay_peer_id);
+                });
+            }
             SwarmEvent::Behaviour(NodeBehaviourEvent::RelayClient(ev)) => {
                 tracing::debug!(?ev, "Relay client event");
             }
@@ -881,38 +889,5 @@ fn is_relayed(endpoint: &ConnectedPoint) -> bool {
             local_addr,
             send_back_addr,
         } => circuit(local_addr) || circuit(send_back_addr),
-    }
-}
-
-/// Whether a relay listener closed because the reservation carried no
-/// addresses, which rust-libp2p refuses and a go-libp2p relay on a private
-/// network always sends.
-fn no_reservation_addrs(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if matches!(
-            err.downcast_ref::<relay::outbound::hop::ProtocolViolation>(),
-            Some(relay::outbound::hop::ProtocolViolation::NoAddressesInReservation)
-        ) {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use relay::outbound::hop::{ProtocolViolation, ReserveError};
-
-    #[test]
-    fn an_empty_reservation_is_recognised_through_the_error_chain() {
-        let wrapped = std::io::Error::other(ReserveError::Protocol(
-            ProtocolViolation::NoAddressesInReservation,
-        ));
-        assert!(no_reservation_addrs(&wrapped));
-        let other = std::io::Error::other(ReserveError::ResourceLimitExceeded);
-        assert!(!no_reservation_addrs(&other));
     }
 }
