@@ -52,22 +52,31 @@ impl Relay {
         fs::create_dir_all(dir).map_err(io("create relay directory"))?;
         let http = free_port()?;
         let tcp = free_port()?;
-        let log = fs::File::create(dir.join("relay.log")).map_err(io("create relay log"))?;
-        let child = Command::new(exe)
-            .args(["relay", "--http-address"])
+        let mut cmd = Command::new(exe);
+        cmd.args(["relay", "--http-address"])
             .arg(format!("127.0.0.1:{http}"))
             .arg("--p2p-tcp-address")
             .arg(format!("127.0.0.1:{tcp}"))
             .arg("--data-dir")
             .arg(dir)
             // Loopback addresses are private; a local relay must advertise them.
-            .arg("--p2p-advertise-private-addresses")
+            .arg("--p2p-advertise-private-addresses");
+        Relay::spawn(cmd, http, dir)
+    }
+
+    /// Spawns any relay command (ours or `charon relay`) whose HTTP endpoint
+    /// listens on `127.0.0.1:<http>`, logging to `dir/relay.log`, and waits
+    /// until that endpoint accepts connections.
+    pub fn spawn(mut cmd: Command, http: u16, dir: &Path) -> Result<Relay, LocalnetError> {
+        fs::create_dir_all(dir).map_err(io("create relay directory"))?;
+        let log = fs::File::create(dir.join("relay.log")).map_err(io("create relay log"))?;
+        let child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().map_err(io("open relay log"))?)
             .stderr(log)
             .spawn()
             .map_err(io("start relay"))?;
-        let relay = Relay {
+        let mut relay = Relay {
             child,
             url: format!("http://127.0.0.1:{http}"),
         };
@@ -76,9 +85,31 @@ impl Relay {
             if std::net::TcpStream::connect(("127.0.0.1", http)).is_ok() {
                 return Ok(relay);
             }
+            if let Ok(Some(_)) = relay.child.try_wait() {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         Err(LocalnetError::RelayStart(relay.url.clone()))
+    }
+}
+
+impl Relay {
+    /// Starts Go `charon relay` (a binary at `charon`) on loopback, advertising
+    /// its private addresses for loopback peers.
+    pub fn start_charon(charon: &Path, dir: &Path) -> Result<Relay, LocalnetError> {
+        let http = free_port()?;
+        let tcp = free_port()?;
+        let mut cmd = Command::new(charon);
+        cmd.args(["relay", "--data-dir"])
+            .arg(dir)
+            .arg("--http-address")
+            .arg(format!("127.0.0.1:{http}"))
+            .arg("--p2p-tcp-address")
+            .arg(format!("127.0.0.1:{tcp}"))
+            .arg("--p2p-advertise-private-addresses")
+            .arg("--log-level=debug");
+        Relay::spawn(cmd, http, dir)
     }
 }
 
@@ -102,6 +133,14 @@ pub struct NodeRun {
     pub status: Option<ExitStatus>,
     /// Peak resident memory (VmHWM) in KiB, sampled while it ran.
     pub peak_rss_kib: u64,
+    /// User + system CPU seconds, as last sampled before it exited.
+    pub cpu_secs: f64,
+    /// Bytes the process read and wrote through system calls (`rchar`,
+    /// `wchar`): its TCP traffic plus its small file and log I/O.
+    pub io_bytes: (u64, u64),
+    /// Time from spawn to exit.
+    pub wall: Option<Duration>,
+    started: Instant,
 }
 
 /// Options for one `dkg` node.
@@ -130,11 +169,10 @@ pub fn start_node(
         .parent()
         .unwrap_or(data_dir)
         .join(format!("node{index}.log"));
-    let log_file = fs::File::create(&log).map_err(io("create node log"))?;
     let tcp = free_port()?;
     let mon = free_port()?;
-    let child = Command::new(exe)
-        .arg("dkg")
+    let mut cmd = Command::new(exe);
+    cmd.arg("dkg")
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--definition-file")
@@ -151,20 +189,62 @@ pub fn start_node(
         .arg("0s")
         .args(&opts.extra_args)
         .env_remove("CHARON_LOG_FORMAT")
-        .envs(opts.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .map_err(io(format!("start node {index}")))?;
-    Ok(NodeRun {
-        index,
-        data_dir: data_dir.to_path_buf(),
-        log,
-        child: Some(child),
-        status: None,
-        peak_rss_kib: 0,
-    })
+        .envs(opts.env.iter().map(|(k, v)| (k, v)));
+    NodeRun::spawn(index, data_dir, &log, cmd)
+}
+
+/// CPU seconds (utime + stime) of a process. Linux reports them in clock
+/// ticks, which are 100 per second on every platform Rust's std targets there.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may contain spaces.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+fn io_bytes(pid: u32) -> Option<(u64, u64)> {
+    let s = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let get = |k: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    Some((get("rchar:")?, get("wchar:")?))
+}
+
+/// Starts Go `charon dkg` (a binary at `charon`) for operator `index`, with
+/// the same options our nodes get, so both sides of a mixed cluster match.
+pub fn start_charon_node(
+    charon: &Path,
+    index: usize,
+    data_dir: &Path,
+    opts: &NodeOptions,
+    log_level: &str,
+) -> Result<NodeRun, LocalnetError> {
+    let log = data_dir
+        .parent()
+        .unwrap_or(data_dir)
+        .join(format!("node{index}.log"));
+    let mut cmd = Command::new(charon);
+    cmd.args(["dkg", "--data-dir"])
+        .arg(data_dir)
+        .arg("--definition-file")
+        .arg(&opts.definition)
+        .arg("--p2p-relays")
+        .arg(&opts.relay_url)
+        .arg("--p2p-tcp-address")
+        .arg(format!("127.0.0.1:{}", free_port()?))
+        .arg("--timeout")
+        .arg(&opts.timeout)
+        .arg("--shutdown-delay")
+        .arg("1s")
+        .arg("--publish=false")
+        .arg(format!("--log-level={log_level}"))
+        .args(&opts.extra_args)
+        .envs(opts.env.iter().map(|(k, v)| (k, v)));
+    NodeRun::spawn(index, data_dir, &log, cmd)
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
@@ -186,9 +266,16 @@ pub fn wait_all(nodes: &mut [NodeRun], timeout: Duration) -> Result<(), Localnet
             if let Some(kib) = vm_hwm_kib(child.id()) {
                 n.peak_rss_kib = n.peak_rss_kib.max(kib);
             }
+            if let Some(c) = cpu_secs(child.id()) {
+                n.cpu_secs = c;
+            }
+            if let Some(b) = io_bytes(child.id()) {
+                n.io_bytes = b;
+            }
             match child.try_wait().map_err(io("wait for node"))? {
                 Some(st) => {
                     n.status = Some(st);
+                    n.wall = Some(n.started.elapsed());
                     n.child = None;
                 }
                 None => running += 1,
@@ -208,6 +295,35 @@ pub fn wait_all(nodes: &mut [NodeRun], timeout: Duration) -> Result<(), Localnet
 }
 
 impl NodeRun {
+    /// Spawns any node command (ours or `charon dkg`) for operator `index`,
+    /// with stdout and stderr going to `log`.
+    pub fn spawn(
+        index: usize,
+        data_dir: &Path,
+        log: &Path,
+        mut cmd: Command,
+    ) -> Result<NodeRun, LocalnetError> {
+        let log_file = fs::File::create(log).map_err(io("create node log"))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().map_err(io("open node log"))?)
+            .stderr(log_file)
+            .spawn()
+            .map_err(io(format!("start node {index}")))?;
+        Ok(NodeRun {
+            index,
+            data_dir: data_dir.to_path_buf(),
+            log: log.to_path_buf(),
+            child: Some(child),
+            status: None,
+            peak_rss_kib: 0,
+            cpu_secs: 0.0,
+            io_bytes: (0, 0),
+            wall: None,
+            started: Instant::now(),
+        })
+    }
+
     /// Kills the node if it still runs.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

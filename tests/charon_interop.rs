@@ -1,0 +1,553 @@
+//! Mixed clusters: our `dkg` nodes and real Go `charon dkg` nodes in one
+//! ceremony, on loopback, each a separate process. Charon is built from the Go
+//! module proxy on first use (see `tests/interop`).
+//!
+//! Every case asserts exit codes, byte-identical locks, `charon combine`
+//! reconstructing every validator key from Rust and Go keystores together, and
+//! our `verify --data-dir` accepting every node's directory, Go's included.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use charon_dkg_sidecar::cmd::localnet::{NodeOptions, NodeRun, Relay, start_node, wait_all};
+use charon_dkg_sidecar::lock::datadir::verify_data_dir;
+use charon_dkg_sidecar::lock::enr::Enr;
+use charon_dkg_sidecar::lock::keystore::load_keystores;
+use charon_dkg_sidecar::lock::lockfile::Lock;
+use charon_dkg_sidecar::lock::verify::VerifyOptions;
+
+mod interop;
+
+use interop::{
+    Charon, EXE, charon, charon_create_enr, charon_node, charon_relay, run_ok, rust_relay, serial,
+    wait_for_log,
+};
+
+const ADDR: &str = "0x000000000000000000000000000000000000dEaD";
+
+/// Which implementation runs an operator's node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Impl {
+    Rust,
+    Go,
+}
+use Impl::{Go, Rust};
+
+/// Who makes a piece of the set-up (keys, definition, relay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum By {
+    Us,
+    Charon,
+}
+
+struct Case {
+    version: Charon,
+    /// Implementations in ascending bytewise peer-ID order, so a case pins
+    /// which side of the v1.11 "smaller ID dials" rule each implementation is on.
+    by_peer_order: [Impl; 4],
+    definition_by: By,
+    relay_by: By,
+    validators: usize,
+    compounding: bool,
+}
+
+/// A prepared cluster: data directories, which implementation runs each operator.
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    nodes_dir: PathBuf,
+    nodes: Vec<PathBuf>,
+    impls: Vec<Impl>,
+    enrs: Vec<String>,
+    definition: PathBuf,
+}
+
+fn peer_id_bytes(enr: &str) -> Vec<u8> {
+    Enr::parse(enr).unwrap().peer_id_bytes()
+}
+
+fn setup(case: &Case) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let nodes_dir = root.join("nodes");
+    let mut nodes = Vec::new();
+    let mut enrs = Vec::new();
+    for i in 0..4 {
+        let d = nodes_dir.join(format!("node{i}"));
+        let enr = match case.definition_by {
+            // Each tool makes the keys of the definitions it makes, so both
+            // key-file writers are read by both implementations.
+            By::Charon => charon_create_enr(case.version, &d),
+            By::Us => {
+                let out = run_ok(
+                    Command::new(EXE)
+                        .args(["create", "enr", "--data-dir"])
+                        .arg(&d),
+                );
+                out.split_whitespace()
+                    .find(|w| w.starts_with("enr:"))
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        nodes.push(d);
+        enrs.push(enr);
+    }
+    // Operator i gets the implementation of its rank in peer-ID order.
+    let mut order: Vec<usize> = (0..4).collect();
+    order.sort_by_key(|&i| peer_id_bytes(&enrs[i]));
+    let mut impls = vec![Rust; 4];
+    for (rank, &op) in order.iter().enumerate() {
+        impls[op] = case.by_peer_order[rank];
+    }
+    let def_dir = root.join("definition");
+    let enr_list = enrs.join(",");
+    let validators = case.validators.to_string();
+    let mut cmd = match case.definition_by {
+        By::Charon => {
+            let mut c = Command::new(charon(case.version));
+            c.args(["create", "dkg", "--name", "mixed"]);
+            c
+        }
+        By::Us => {
+            let mut c = Command::new(EXE);
+            c.args(["create", "dkg", "--name", "mixed", "--dkg-version"])
+                .arg(case.version.definition_version());
+            c
+        }
+    };
+    cmd.args(["--operator-enrs", &enr_list])
+        .args(["--num-validators", &validators])
+        .args(["--threshold", "3"])
+        .args(["--fee-recipient-addresses", ADDR])
+        .args(["--withdrawal-addresses", ADDR])
+        .args(["--network", "hoodi"])
+        .arg("--output-dir")
+        .arg(&def_dir);
+    if case.compounding {
+        cmd.arg("--compounding");
+    }
+    run_ok(&mut cmd);
+    Setup {
+        _dir: dir,
+        root,
+        nodes_dir,
+        nodes,
+        impls,
+        enrs,
+        definition: def_dir.join("cluster-definition.json"),
+    }
+}
+
+fn relay(case: &Case, s: &Setup) -> Relay {
+    match case.relay_by {
+        By::Charon => charon_relay(case.version, &s.root.join("relay")),
+        By::Us => rust_relay(&s.root.join("relay")),
+    }
+}
+
+fn start(case: &Case, s: &Setup, relay: &Relay, which: &[usize], timeout: &str) -> Vec<NodeRun> {
+    which
+        .iter()
+        .map(|&i| match s.impls[i] {
+            Rust => {
+                let opts = NodeOptions {
+                    definition: s.definition.clone(),
+                    relay_url: relay.url.clone(),
+                    timeout: timeout.into(),
+                    extra_args: vec!["--compat".into(), case.version.compat()],
+                    env: Vec::new(),
+                };
+                start_node(Path::new(EXE), i, &s.nodes[i], &opts).unwrap()
+            }
+            Go => charon_node(case.version, i, &s.nodes[i], &s.definition, relay, timeout),
+        })
+        .collect()
+}
+
+fn describe(s: &Setup, nodes: &[NodeRun], relay_log: &Path) -> String {
+    let mut out = String::new();
+    for n in nodes {
+        out += &format!(
+            "\n===== node {} ({:?}) exit {:?}\n{}",
+            n.index,
+            s.impls[n.index],
+            n.status,
+            n.log_text()
+        );
+    }
+    out += &format!(
+        "\n===== relay\n{}",
+        std::fs::read_to_string(relay_log).unwrap_or_default()
+    );
+    out
+}
+
+fn files_of(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with("charon-enr-private-key"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs a whole mixed ceremony and checks everything the issue lists.
+fn mixed(case: Case) {
+    let _serial = serial();
+    let s = setup(&case);
+    let relay = relay(&case, &s);
+    let mut nodes = start(&case, &s, &relay, &[0, 1, 2, 3], "60s");
+    let waited = wait_all(&mut nodes, Duration::from_secs(400));
+    let why = describe(&s, &nodes, &s.root.join("relay/relay.log"));
+    assert!(waited.is_ok(), "ceremony did not finish: {why}");
+    for n in &nodes {
+        assert!(
+            n.status.is_some_and(|st| st.success()),
+            "node {} ({:?}) failed: {why}",
+            n.index,
+            s.impls[n.index]
+        );
+    }
+    // One lock, byte for byte, on every node.
+    let first = std::fs::read(s.nodes[0].join("cluster-lock.json")).unwrap();
+    for d in &s.nodes {
+        assert_eq!(
+            std::fs::read(d.join("cluster-lock.json")).unwrap(),
+            first,
+            "{} differs from node0's lock",
+            d.display()
+        );
+    }
+    let lock = Lock::from_json(&first).unwrap();
+    assert_eq!(lock.validators.len(), case.validators);
+    assert_eq!(
+        lock.definition.version.as_str(),
+        case.version.definition_version()
+    );
+    // Our verify accepts every node's directory (lock, keystores, deposits).
+    let opts = VerifyOptions {
+        check_deposits: true,
+        ..VerifyOptions::default()
+    };
+    for d in &s.nodes {
+        let report = verify_data_dir(d, &opts);
+        assert!(report.is_ok(), "{}: {:?}", d.display(), report.err());
+        let files = files_of(d);
+        assert!(files.contains(&"deposit-data.json".into()), "{files:?}");
+    }
+    // The same directory layout on both sides.
+    let layout: Vec<Vec<String>> = s.nodes.iter().map(|d| files_of(d)).collect();
+    assert!(
+        layout.iter().all(|l| l == &layout[0]),
+        "data directories differ: {layout:?}"
+    );
+    // charon combine over all four directories, Rust and Go keystores together,
+    // reconstructs every validator key, and it matches the lock.
+    let combined = s.root.join("combined");
+    run_ok(
+        Command::new(charon(case.version))
+            .args(["combine", "--cluster-dir"])
+            .arg(&s.nodes_dir)
+            .arg("--output-dir")
+            .arg(&combined),
+    );
+    let keys = load_keystores(&combined).unwrap();
+    assert_eq!(keys.len(), case.validators);
+    for (i, sk) in &keys {
+        assert_eq!(
+            sk.public_key().0.as_slice(),
+            lock.validators[*i].pubkey.as_slice(),
+            "combined key {i} does not match the lock"
+        );
+    }
+}
+
+// ---- v1.11 ----------------------------------------------------------------
+
+#[test]
+fn v1_11_two_rust_two_go_rust_smallest_and_largest() {
+    mixed(Case {
+        version: Charon::V1_11,
+        by_peer_order: [Rust, Go, Go, Rust],
+        definition_by: By::Us,
+        relay_by: By::Charon,
+        validators: 4,
+        compounding: false,
+    });
+}
+
+#[test]
+fn v1_11_one_rust_smallest_three_go() {
+    mixed(Case {
+        version: Charon::V1_11,
+        by_peer_order: [Rust, Go, Go, Go],
+        definition_by: By::Charon,
+        relay_by: By::Us,
+        validators: 4,
+        compounding: false,
+    });
+}
+
+#[test]
+fn v1_11_one_rust_largest_three_go_compounding() {
+    mixed(Case {
+        version: Charon::V1_11,
+        by_peer_order: [Go, Go, Go, Rust],
+        definition_by: By::Us,
+        relay_by: By::Charon,
+        validators: 4,
+        compounding: true,
+    });
+}
+
+#[test]
+fn v1_11_three_rust_one_go_smallest() {
+    mixed(Case {
+        version: Charon::V1_11,
+        by_peer_order: [Go, Rust, Rust, Rust],
+        definition_by: By::Charon,
+        relay_by: By::Charon,
+        validators: 5,
+        compounding: false,
+    });
+}
+
+#[test]
+fn v1_11_go_only_ceremony_is_accepted_by_our_verify() {
+    mixed(Case {
+        version: Charon::V1_11,
+        by_peer_order: [Go, Go, Go, Go],
+        definition_by: By::Charon,
+        relay_by: By::Us,
+        validators: 4,
+        compounding: false,
+    });
+}
+
+// ---- v1.10 ----------------------------------------------------------------
+
+#[test]
+fn v1_10_two_rust_two_go() {
+    mixed(Case {
+        version: Charon::V1_10,
+        by_peer_order: [Go, Rust, Rust, Go],
+        definition_by: By::Charon,
+        relay_by: By::Charon,
+        validators: 4,
+        compounding: false,
+    });
+}
+
+#[test]
+fn v1_10_one_rust_three_go() {
+    mixed(Case {
+        version: Charon::V1_10,
+        by_peer_order: [Go, Go, Rust, Go],
+        definition_by: By::Us,
+        relay_by: By::Us,
+        validators: 4,
+        compounding: false,
+    });
+}
+
+#[test]
+fn v1_10_three_rust_one_go() {
+    mixed(Case {
+        version: Charon::V1_10,
+        by_peer_order: [Rust, Rust, Go, Rust],
+        definition_by: By::Us,
+        relay_by: By::Charon,
+        validators: 4,
+        compounding: false,
+    });
+}
+
+#[test]
+fn v1_10_go_only_ceremony_is_accepted_by_our_verify() {
+    mixed(Case {
+        version: Charon::V1_10,
+        by_peer_order: [Go, Go, Go, Go],
+        definition_by: By::Us,
+        relay_by: By::Charon,
+        validators: 4,
+        compounding: false,
+    });
+}
+
+// ---- faults across languages ---------------------------------------------
+
+fn fault_case(version: Charon, by_peer_order: [Impl; 4]) -> Case {
+    Case {
+        version,
+        by_peer_order,
+        definition_by: By::Charon,
+        relay_by: By::Charon,
+        validators: 2,
+        compounding: false,
+    }
+}
+
+/// Kills operator `victim` once every node has passed step 1, and returns the
+/// others after they have exited.
+fn kill_after_step_1(case: &Case, s: &Setup, relay: &Relay, victim: usize) -> Vec<NodeRun> {
+    let mut nodes = start(case, s, relay, &[0, 1, 2, 3], "10s");
+    for n in &nodes {
+        let marker = match s.impls[n.index] {
+            Rust => "Step 2 of 8",
+            // charon logs this as it enters step 1.
+            Go => "All peers connected",
+        };
+        wait_for_log(n, marker, Duration::from_secs(120));
+    }
+    nodes[victim].kill();
+    let rest = nodes.into_iter().filter(|n| n.index != victim).collect();
+    wait_ours_then_go(s, rest)
+}
+
+/// Waits for our nodes to exit, then gives the Go nodes a minute more.
+/// charon v1.11 waits without a bound in its connect phase and some exchanges
+/// once a peer is gone, so a Go node may never exit by itself: it is stopped
+/// then (and reported), and the callers check it wrote no lock.
+fn wait_ours_then_go(s: &Setup, nodes: Vec<NodeRun>) -> Vec<NodeRun> {
+    let (mut rust, mut go): (Vec<NodeRun>, Vec<NodeRun>) =
+        nodes.into_iter().partition(|n| s.impls[n.index] == Rust);
+    let waited = wait_all(&mut rust, Duration::from_secs(300));
+    assert!(
+        waited.is_ok(),
+        "our nodes did not exit: {}",
+        describe(s, &rust, &s.root.join("relay/relay.log"))
+    );
+    if wait_all(&mut go, Duration::from_secs(60)).is_err() {
+        eprintln!("Go nodes still running 60 s after ours exited were stopped");
+    }
+    rust.extend(go);
+    rust.sort_by_key(|n| n.index);
+    rust
+}
+
+#[test]
+fn a_go_node_killed_mid_ceremony_fails_every_rust_node_naming_it_and_nothing_is_written() {
+    let _serial = serial();
+    let case = fault_case(Charon::V1_11, [Rust, Go, Rust, Rust]);
+    let s = setup(&case);
+    let relay = relay(&case, &s);
+    let victim = s.impls.iter().position(|&i| i == Go).unwrap();
+    let rest = kill_after_step_1(&case, &s, &relay, victim);
+    let why = describe(&s, &rest, &s.root.join("relay/relay.log"));
+    for n in &rest {
+        assert!(
+            !n.status.unwrap().success(),
+            "node {} succeeded: {why}",
+            n.index
+        );
+        let log = n.log_text();
+        let err = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("dkg failed"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            err.contains(&format!("operator {victim}")) || err.contains(&format!(" {victim} (")),
+            "node {} does not name operator {victim}: {err}\n{why}",
+            n.index
+        );
+        assert!(
+            files_of(&n.data_dir).is_empty(),
+            "node {} wrote {:?}",
+            n.index,
+            files_of(&n.data_dir)
+        );
+    }
+}
+
+#[test]
+fn a_rust_node_killed_mid_ceremony_fails_the_go_nodes_and_the_other_rust_node_writes_nothing() {
+    let _serial = serial();
+    let case = fault_case(Charon::V1_11, [Go, Rust, Go, Rust]);
+    let s = setup(&case);
+    let relay = relay(&case, &s);
+    let victim = s.impls.iter().position(|&i| i == Rust).unwrap();
+    let rest = kill_after_step_1(&case, &s, &relay, victim);
+    let why = describe(&s, &rest, &s.root.join("relay/relay.log"));
+    for n in &rest {
+        assert!(
+            !n.status.unwrap().success(),
+            "node {} succeeded: {why}",
+            n.index
+        );
+        assert!(
+            !n.data_dir.join("cluster-lock.json").exists(),
+            "node {} wrote a lock: {why}",
+            n.index
+        );
+        if s.impls[n.index] == Rust {
+            assert!(
+                files_of(&n.data_dir).is_empty(),
+                "node {} wrote {:?}",
+                n.index,
+                files_of(&n.data_dir)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rust_node_with_another_definition_is_refused_at_sync_on_both_sides() {
+    let _serial = serial();
+    let case = fault_case(Charon::V1_11, [Go, Go, Rust, Go]);
+    let s = setup(&case);
+    let relay = relay(&case, &s);
+    let rust = s.impls.iter().position(|&i| i == Rust).unwrap();
+    // A genuine definition of the same operators under another name: valid
+    // on its own, but with another definition hash than the Go nodes'.
+    let other_dir = s.root.join("other");
+    run_ok(
+        Command::new(EXE)
+            .args(["create", "dkg", "--name", "other", "--num-validators", "2"])
+            .args(["--operator-enrs", &s.enrs.join(",")])
+            .args([
+                "--fee-recipient-addresses",
+                ADDR,
+                "--withdrawal-addresses",
+                ADDR,
+            ])
+            .args(["--network", "hoodi", "--threshold", "3"])
+            .arg("--output-dir")
+            .arg(&other_dir),
+    );
+    let other = other_dir.join("cluster-definition.json");
+    let go_ops: Vec<usize> = (0..4).filter(|&i| i != rust).collect();
+    let mut nodes: Vec<NodeRun> = start(&case, &s, &relay, &go_ops, "15s");
+    let opts = NodeOptions {
+        definition: other,
+        relay_url: relay.url.clone(),
+        timeout: "15s".into(),
+        extra_args: vec!["--compat".into(), case.version.compat()],
+        env: Vec::new(),
+    };
+    nodes.push(start_node(Path::new(EXE), rust, &s.nodes[rust], &opts).unwrap());
+    let nodes = wait_ours_then_go(&s, nodes);
+    let why = describe(&s, &nodes, &s.root.join("relay/relay.log"));
+    for n in &nodes {
+        assert!(
+            !n.status.is_some_and(|st| st.success()),
+            "node {} succeeded: {why}",
+            n.index
+        );
+        assert!(!n.data_dir.join("cluster-lock.json").exists(), "{why}");
+    }
+    let ours = nodes[rust].log_text();
+    assert!(
+        ours.contains("dkg failed") && ours.contains("invalid definition hash signature"),
+        "our node does not say the definitions differ: {ours}"
+    );
+    let go_said = nodes
+        .iter()
+        .filter(|n| s.impls[n.index] == Go)
+        .any(|n| n.log_text().contains("invalid definition hash"));
+    assert!(go_said, "no Go node said why it refused us: {why}");
+}
