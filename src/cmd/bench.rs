@@ -1,12 +1,36 @@
 //! The `bench` subcommand: a full local ceremony (one relay, n `dkg` node
-//! processes on loopback) timed per step, with each node's peak memory.
+//! processes on loopback) timed per step, with each node's wall time, CPU time,
+//! peak memory and I/O. With `--impl charon|mixed|all` the same ceremony runs
+//! with Go charon nodes too, so both implementations are measured in one run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::create::{DkgArgs, definition_json, new_enr_key};
-use super::localnet::{NodeOptions, Relay, start_node, wait_all};
+use super::localnet::{NodeOptions, NodeRun, Relay, start_charon_node, start_node, wait_all};
+
+/// Which implementation runs the nodes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Impl {
+    /// Every node is ours.
+    Rust,
+    /// Every node is Go charon (`--charon`).
+    Charon,
+    /// The first half of the operators ours, the rest Go charon.
+    Mixed,
+    /// rust, charon and mixed one after the other, with Rust/Go ratios.
+    All,
+}
+
+/// Which relay the nodes meet on.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayImpl {
+    /// Our `relay`.
+    Rust,
+    /// Go `charon relay` (`--charon`).
+    Charon,
+}
 
 /// Arguments of `bench`.
 #[derive(clap::Args, Debug)]
@@ -23,6 +47,22 @@ pub struct Args {
     /// Exchange timeout passed to the nodes.
     #[arg(long, default_value = "10m")]
     pub timeout: String,
+    /// Who runs the nodes: rust, charon, mixed (half each) or all three in turn.
+    #[arg(long = "impl", value_enum, default_value = "rust")]
+    pub implementation: Impl,
+    /// Relay the nodes meet on.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub relay: RelayImpl,
+    /// Go charon binary, for --impl charon/mixed/all or --relay charon
+    /// (`cargo test` builds target/interop/charon-v1.11 and charon-v1.10).
+    #[arg(long, env = "CHARON_BIN")]
+    pub charon: Option<PathBuf>,
+    /// Our nodes' --compat, matching the charon release (v1.11, v1.10, v1.11.0-rc1).
+    #[arg(long, default_value = "v1.11")]
+    pub compat: String,
+    /// Repetitions of each ceremony; medians are reported.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
 }
 
 /// Runs `bench`.
@@ -36,11 +76,149 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// What one node did in one ceremony.
+#[derive(Clone, Debug)]
+struct NodeFigures {
+    rust: bool,
+    wall: f64,
+    cpu: f64,
+    peak_mib: f64,
+    read_mib: f64,
+    written_mib: f64,
+    steps: Vec<(u32, f64)>,
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
 fn bench(args: &Args) -> Result<(), String> {
+    if args.nodes < 2 || args.validators == 0 {
+        return Err("need at least 2 nodes and 1 validator".into());
+    }
+    let needs_charon = args.implementation != Impl::Rust || args.relay == RelayImpl::Charon;
+    let charon = match (&args.charon, needs_charon) {
+        (Some(c), _) => Some(c.clone()),
+        (None, false) => None,
+        (None, true) => {
+            return Err(
+                "Go charon nodes or relay need --charon PATH (or CHARON_BIN): \
+                        `cargo test --test charon_interop` builds target/interop/charon-v1.11 \
+                        and target/interop/charon-v1.10"
+                    .into(),
+            );
+        }
+    };
+    let impls = match args.implementation {
+        Impl::All => vec![Impl::Rust, Impl::Charon, Impl::Mixed],
+        one => vec![one],
+    };
+    let mut results: Vec<(Impl, Vec<f64>, Vec<NodeFigures>)> = Vec::new();
+    for &im in &impls {
+        let mut walls = Vec::new();
+        let mut figures = Vec::new();
+        for run in 0..args.runs.max(1) {
+            println!(
+                "\n== {im:?}: {} nodes x {} validators, run {} of {} (separate processes, {:?} relay on loopback)",
+                args.nodes,
+                args.validators,
+                run + 1,
+                args.runs.max(1),
+                args.relay
+            );
+            let (wall, nodes) = ceremony(args, im, charon.as_deref())?;
+            walls.push(wall);
+            figures.extend(nodes);
+        }
+        println!("  median wall time: {:.2} s", median(walls.clone()));
+        results.push((im, walls, figures));
+    }
+    println!("\nSummary (medians over runs and nodes of each implementation):");
+    println!(
+        "  {:<8} {:>8} {:>6} {:>10} {:>10} {:>10} {:>10}",
+        "ceremony", "wall s", "nodes", "node CPU s", "peak MiB", "read MiB", "write MiB"
+    );
+    let mut per_impl: Vec<(bool, f64, f64, f64)> = Vec::new();
+    for (im, walls, figs) in &results {
+        for rust in [true, false] {
+            let f: Vec<&NodeFigures> = figs.iter().filter(|n| n.rust == rust).collect();
+            if f.is_empty() {
+                continue;
+            }
+            let cpu = median(f.iter().map(|n| n.cpu).collect());
+            let peak = median(f.iter().map(|n| n.peak_mib).collect());
+            let io = median(f.iter().map(|n| n.read_mib + n.written_mib).collect());
+            println!(
+                "  {:<8} {:>8.2} {:>6} {:>10.2} {:>10.1} {:>10.2} {:>10.2}",
+                format!("{im:?}"),
+                median(walls.clone()),
+                if rust { "rust" } else { "go" },
+                cpu,
+                peak,
+                median(f.iter().map(|n| n.read_mib).collect()),
+                median(f.iter().map(|n| n.written_mib).collect()),
+            );
+            per_impl.push((rust, cpu, peak, io));
+        }
+    }
+    let side = |rust: bool, k: fn(&(bool, f64, f64, f64)) -> f64| {
+        median(per_impl.iter().filter(|p| p.0 == rust).map(k).collect())
+    };
+    if per_impl.iter().any(|p| p.0) && per_impl.iter().any(|p| !p.0) {
+        println!(
+            "  Rust/Go per node: CPU {:.2}x, peak memory {:.2}x, I/O {:.2}x",
+            side(true, |p| p.1) / side(false, |p| p.1),
+            side(true, |p| p.2) / side(false, |p| p.2),
+            side(true, |p| p.3) / side(false, |p| p.3),
+        );
+    }
+    if let (Some(r), Some(g)) = (
+        results.iter().find(|r| r.0 == Impl::Rust),
+        results.iter().find(|r| r.0 == Impl::Charon),
+    ) {
+        println!(
+            "  Rust/Go wall time of the whole ceremony: {:.2}x",
+            median(r.1.clone()) / median(g.1.clone())
+        );
+    }
+    Ok(())
+}
+
+/// One ceremony with implementation `im`; returns its wall time and per-node figures.
+fn ceremony(
+    args: &Args,
+    im: Impl,
+    charon: Option<&Path>,
+) -> Result<(f64, Vec<NodeFigures>), String> {
     let exe = std::env::current_exe().map_err(|e| format!("locate own binary: {e}"))?;
     let tmp;
     let root = match &args.dir {
-        Some(d) => d.clone(),
+        Some(d) => {
+            let r = d
+                .join(format!("{im:?}-{}", std::process::id()))
+                .join(format!(
+                    "{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis())
+                        .unwrap_or(0)
+                ));
+            std::fs::create_dir_all(&r).map_err(|e| format!("create {}: {e}", r.display()))?;
+            r
+        }
         None => {
             tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
             tmp.path().to_path_buf()
@@ -49,11 +227,16 @@ fn bench(args: &Args) -> Result<(), String> {
     let mut enrs = Vec::new();
     let mut dirs = Vec::new();
     for i in 0..args.nodes {
-        let d = root.join(format!("node{i}"));
+        let d = root.join("nodes").join(format!("node{i}"));
         enrs.push(new_enr_key(&d)?.1);
         dirs.push(d);
     }
     let addr = "0x000000000000000000000000000000000000dEaD".to_string();
+    let dkg_version = if args.compat.trim_start_matches('v') == "1.10" {
+        "v1.10.0"
+    } else {
+        "v1.11.0"
+    };
     let def = definition_json(&DkgArgs {
         operator_enrs: enrs,
         num_validators: args.validators,
@@ -65,29 +248,47 @@ fn bench(args: &Args) -> Result<(), String> {
         compounding: false,
         target_gas_limit: 60_000_000,
         name: "bench".into(),
-        dkg_version: "v1.11.0".into(),
+        dkg_version: dkg_version.into(),
         output_dir: root.clone(),
     })?;
     let definition = root.join("cluster-definition.json");
     std::fs::write(&definition, def).map_err(|e| e.to_string())?;
-    let relay = Relay::start(&exe, &root.join("relay")).map_err(|e| e.to_string())?;
-    let opts = NodeOptions {
-        definition,
+    let relay_dir = root.join("relay");
+    let relay = match (args.relay, charon) {
+        (RelayImpl::Charon, Some(c)) => Relay::start_charon(c, &relay_dir),
+        _ => Relay::start(&exe, &relay_dir),
+    }
+    .map_err(|e| e.to_string())?;
+    let rust_opts = NodeOptions {
+        definition: definition.clone(),
         relay_url: relay.url.clone(),
         timeout: args.timeout.clone(),
-        extra_args: vec!["--log-format".into(), "console".into()],
+        extra_args: vec![
+            "--log-format".into(),
+            "console".into(),
+            "--compat".into(),
+            args.compat.clone(),
+        ],
         env: Vec::new(),
     };
-    println!(
-        "Ceremony: {} nodes x {} validators (each node a separate process, loopback relay)",
-        args.nodes, args.validators
-    );
+    let go_opts = NodeOptions {
+        extra_args: Vec::new(),
+        ..rust_opts.clone()
+    };
+    let is_rust = |i: usize| match im {
+        Impl::Rust => true,
+        Impl::Charon => false,
+        _ => i < args.nodes / 2,
+    };
     let start = Instant::now();
     let mut nodes = dirs
         .iter()
         .enumerate()
-        .map(|(i, d)| start_node(&exe, i, d, &opts))
-        .collect::<Result<Vec<_>, _>>()
+        .map(|(i, d)| match (is_rust(i), charon) {
+            (false, Some(c)) => start_charon_node(c, i, d, &go_opts, "info"),
+            _ => start_node(&exe, i, d, &rust_opts),
+        })
+        .collect::<Result<Vec<NodeRun>, _>>()
         .map_err(|e| e.to_string())?;
     wait_all(&mut nodes, Duration::from_secs(3600)).map_err(|e| e.to_string())?;
     let wall = start.elapsed().as_secs_f64();
@@ -101,23 +302,48 @@ fn bench(args: &Args) -> Result<(), String> {
             ));
         }
     }
-    println!("Wall time: {wall:.2} s");
-    println!("Per step (seconds, node 0 / max over nodes):");
-    let per: Vec<Vec<(u32, f64)>> = nodes.iter().map(|n| n.step_durations()).collect();
-    for (step, secs) in per.first().cloned().unwrap_or_default() {
-        let max = per
-            .iter()
-            .filter_map(|p| p.iter().find(|(s, _)| *s == step).map(|(_, d)| *d))
-            .fold(0.0f64, f64::max);
-        println!("  step {step}: {secs:.3} / {max:.3}");
-    }
-    println!("Peak memory (VmHWM) per node:");
-    for n in &nodes {
+    println!("  wall time: {wall:.2} s");
+    println!(
+        "  node  impl   wall s   CPU s  peak MiB  read MiB  write MiB  (I/O = TCP + logs + files)"
+    );
+    let figures: Vec<NodeFigures> = nodes
+        .iter()
+        .map(|n| NodeFigures {
+            rust: is_rust(n.index),
+            wall: n.wall.map(|w| w.as_secs_f64()).unwrap_or(wall),
+            cpu: n.cpu_secs,
+            peak_mib: n.peak_rss_kib as f64 / 1024.0,
+            read_mib: mib(n.io_bytes.0),
+            written_mib: mib(n.io_bytes.1),
+            steps: n.step_durations(),
+        })
+        .collect();
+    for (n, f) in nodes.iter().zip(&figures) {
         println!(
-            "  node {}: {:.1} MiB",
+            "  {:>4}  {:<5} {:>7.2} {:>7.2} {:>9.1} {:>9.2} {:>10.2}",
             n.index,
-            n.peak_rss_kib as f64 / 1024.0
+            if f.rust { "rust" } else { "go" },
+            f.wall,
+            f.cpu,
+            f.peak_mib,
+            f.read_mib,
+            f.written_mib
         );
     }
-    Ok(())
+    let rust_steps: Vec<&Vec<(u32, f64)>> = figures
+        .iter()
+        .filter(|f| f.rust)
+        .map(|f| &f.steps)
+        .collect();
+    if let Some(first) = rust_steps.first() {
+        println!("  per step on our nodes (seconds, first / max):");
+        for (step, secs) in first.iter() {
+            let max = rust_steps
+                .iter()
+                .filter_map(|p| p.iter().find(|(s, _)| s == step).map(|(_, d)| *d))
+                .fold(0.0f64, f64::max);
+            println!("    step {step}: {secs:.3} / {max:.3}");
+        }
+    }
+    Ok((wall, figures))
 }
