@@ -1016,7 +1016,16 @@ async fn bad_invitations_never_block_the_genuine_one() {
         defn::verify_definition(&api.definition(&genuine.config_hash()).unwrap()).unwrap();
         for h in &bad_hashes {
             let n = logs.count("ERROR", &["REJECTED invitation", h]);
-            assert!((1..=4).contains(&n), "{what}: {h} reported {n} times: {}", logs.text().lines().filter(|l| l.contains(&h[..10])).take(5).collect::<Vec<_>>().join("\n"));
+            assert!(
+                (1..=4).contains(&n),
+                "{what}: {h} reported {n} times: {}",
+                logs.text()
+                    .lines()
+                    .filter(|l| l.contains(&h[..10]))
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
         }
     }
 }
