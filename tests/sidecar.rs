@@ -52,7 +52,7 @@ impl DkgRunner for FakeDkg {
         std::fs::write(data_dir.join("validator_keys/keystore-0.txt"), "pw").unwrap();
         if self.hang {
             cancel.cancelled().await;
-            return Err(DkgRunError("cancelled".into()));
+            return Err(DkgRunError::new("cancelled"));
         }
         if self
             .fail_first
@@ -60,7 +60,7 @@ impl DkgRunner for FakeDkg {
             .is_ok()
         {
             std::fs::write(data_dir.join("cluster-lock.json"), "{\"partial\":true}").unwrap();
-            return Err(DkgRunError("peer 2 disconnected during round 1".into()));
+            return Err(DkgRunError::new("peer 2 disconnected during round 1"));
         }
         std::fs::write(data_dir.join("deposit-data.json"), "[]").unwrap();
         let lock = json!({"cluster_definition": def, "lock_hash": "0x00"});
@@ -453,7 +453,8 @@ async fn accepts_the_invitation_automatically() {
     )
     .unwrap();
     let n = node(&c.operators[3], &api.url(), |s| {
-        s.operator_private_key_file = Some(key_file.clone())
+        s.operator_private_key_file = Some(key_file.clone());
+        s.accept_invitations_from = vec![c.creator_address()];
     });
     assert!(!api.terms_signed(&c.operators[3].address));
     let dkg = FakeDkg::default();
@@ -508,7 +509,8 @@ async fn operator_key_for_another_address_is_refused() {
     )
     .unwrap();
     let n = node(&c.operators[0], &api.url(), |s| {
-        s.operator_private_key_file = Some(key_file.clone())
+        s.operator_private_key_file = Some(key_file.clone());
+        s.target_config_hash = Some(c.config_hash());
     });
     let err = sidecar(&n, FakeDkg::default())
         .run(CancellationToken::new())
@@ -646,26 +648,36 @@ async fn cancellation_during_the_dkg_cleans_up() {
     assert_eq!(left, vec!["charon-enr-private-key".to_string()]);
 }
 
+/// An operator-provided definition file is the operator's: used as it is,
+/// retried after a failed DKG, never removed; an unusable one is moved aside
+/// with its content intact, then the API is polled.
 #[tokio::test]
-async fn existing_definition_file_is_used_or_discarded() {
+async fn existing_definition_file_is_used_or_set_aside_never_removed() {
     let api = fake(FakeApiOptions::default()).await;
     let c = ClusterFixture::new("local", 3, 2, 1, &ts(1)).unwrap();
-    // A valid local file: used without asking the API.
+    // A valid local file: used without asking the API, kept after a failure.
     let n = node(&c.operators[0], &api.url(), |_| {});
     std::fs::create_dir_all(&n.data_dir).unwrap();
-    std::fs::write(
-        &n.config.output_definition_file,
-        serde_json::to_vec(&c.fully_signed().unwrap()).unwrap(),
-    )
-    .unwrap();
-    let dkg = FakeDkg::default();
+    let content = serde_json::to_vec(&c.fully_signed().unwrap()).unwrap();
+    std::fs::write(&n.config.output_definition_file, &content).unwrap();
+    let dkg = FakeDkg {
+        fail_first: Arc::new(AtomicUsize::new(1)),
+        ..Default::default()
+    };
     assert_eq!(
         run_until_done(&sidecar(&n, dkg.clone()), Duration::from_secs(10)).await,
         Outcome::Completed
     );
+    assert_eq!(dkg.calls().len(), 2, "retried with the same file");
+    assert!(dkg.dirty_on_entry.lock().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read(&n.config.output_definition_file).unwrap(),
+        content,
+        "the operator's file is untouched"
+    );
     assert!(api.requests().is_empty());
 
-    // Garbage: removed, then the API is polled.
+    // Garbage: moved aside (content kept), then the API is polled.
     api.put_definition(c.fully_signed().unwrap());
     let n = node(&c.operators[1], &api.url(), |_| {});
     std::fs::create_dir_all(&n.data_dir).unwrap();
@@ -676,6 +688,18 @@ async fn existing_definition_file_is_used_or_discarded() {
         Outcome::Completed
     );
     assert_eq!(dkg.calls()[0]["config_hash"], json!(c.config_hash()));
+    let aside: Vec<PathBuf> = std::fs::read_dir(&n.data_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("cluster-definition.json.unusable-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), "{not json");
 }
 
 #[tokio::test]
@@ -802,4 +826,440 @@ async fn tolerates_a_definition_hash_not_updated_after_acceptance() {
         Outcome::Completed
     );
     defn::verify_definition(&dkg.calls()[0]).unwrap();
+}
+
+// ---- selection, acceptance policy, forged definitions ------------------------
+
+/// Log lines of everything the sidecars under test log (current-thread runtime,
+/// so every task logs into this subscriber).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = LogWriter;
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter(self.0.clone())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        (logs, tracing::subscriber::set_default(sub))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
+    }
+
+    /// Lines at `level` containing every one of `parts`.
+    fn count(&self, level: &str, parts: &[&str]) -> usize {
+        self.text()
+            .lines()
+            .filter(|l| l.contains(level) && parts.iter().all(|p| l.contains(p)))
+            .count()
+    }
+}
+
+fn twin(o: &OperatorFixture) -> OperatorFixture {
+    OperatorFixture {
+        operator_key: o.operator_key.clone(),
+        node_key: o.node_key.clone(),
+        address: o.address.clone(),
+        enr: o.enr.clone(),
+    }
+}
+
+/// A cluster of (the twins of) `ops`.
+fn cluster_of(name: &str, ops: &[OperatorFixture], t: &str) -> ClusterFixture {
+    ClusterFixture::with_operators(name, ops.iter().map(twin).collect(), 3, 1, t).unwrap()
+}
+
+/// A node holding its operator key (in `keys`), configured by `edit`.
+fn keyed_node(
+    op: &OperatorFixture,
+    api: &reqwest::Url,
+    keys: &Path,
+    edit: impl FnOnce(&mut Settings),
+) -> Node {
+    let key_file = keys.join(format!("operator-key-{}", op.address));
+    std::fs::write(&key_file, defn::secret_key_hex(&op.operator_key).as_str()).unwrap();
+    node(op, api, |s| {
+        s.operator_private_key_file = Some(key_file);
+        edit(s)
+    })
+}
+
+/// Runs every node's sidecar concurrently until all complete.
+async fn run_all(nodes: &[Node]) -> Vec<FakeDkg> {
+    let dkgs: Vec<FakeDkg> = nodes.iter().map(|_| FakeDkg::default()).collect();
+    let runs = nodes.iter().zip(&dkgs).map(|(n, d)| async move {
+        run_until_done(&sidecar(n, d.clone()), Duration::from_secs(60)).await
+    });
+    for o in futures::future::join_all(runs).await {
+        assert_eq!(o, Outcome::Completed);
+    }
+    dkgs
+}
+
+/// Runs the sidecar until it has asked the API `cycles` times for definitions
+/// (listing page 1 or the pinned hash), then stops it.
+async fn run_cycles(sc: &Sidecar<FakeDkg>, api: &FakeApi, cycles: usize) -> Outcome {
+    let cancel = CancellationToken::new();
+    let count = |api: &FakeApi| {
+        api.requests()
+            .iter()
+            .filter(|r| {
+                (r.contains("/v1/definition/operator/") && r.contains("page=1&"))
+                    || (r.starts_with("GET /v1/definition/0x"))
+            })
+            .count()
+    };
+    let start = count(api);
+    let stop = async {
+        while count(api) < start + cycles {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cancel.cancel();
+    };
+    let (outcome, ()) = tokio::join!(sc.run(cancel.clone()), stop);
+    outcome.unwrap()
+}
+
+fn puts(api: &FakeApi) -> Vec<String> {
+    api.requests()
+        .into_iter()
+        .filter(|r| r.starts_with("PUT "))
+        .collect()
+}
+
+/// Issue 10: invitations that fail verification (edited after signing, so
+/// their config hashes no longer match), first, last, several, on every page
+/// and with timestamps equal to the genuine one's, never keep four sidecars
+/// from accepting the genuine invitation and completing the DKG; each bad
+/// one is reported at most once per node and never signed.
+#[tokio::test]
+async fn bad_invitations_never_block_the_genuine_one() {
+    let layouts: Vec<(&str, Vec<u32>)> = vec![
+        ("first", vec![5]),
+        ("last", vec![0]),
+        ("several", vec![4, 5, 6, 0, 1]),
+        ("on every page", vec![7, 6, 5, 4, 2, 1, 0]),
+        ("same timestamp", vec![3, 3, 3, 3]),
+    ];
+    for (what, bad_times) in layouts {
+        let (logs, _guard) = Logs::capture();
+        let api = fake(FakeApiOptions::default()).await;
+        let ops: Vec<OperatorFixture> =
+            (0..4).map(|_| OperatorFixture::random().unwrap()).collect();
+        let genuine = cluster_of("genuine", &ops, &ts(3));
+        let mut creators = vec![genuine.creator_address()];
+        let mut bad_hashes = Vec::new();
+        for (i, t) in bad_times.iter().enumerate() {
+            let c = cluster_of(&format!("bad {i}"), &ops, &ts(*t));
+            let mut d = c.definition.clone();
+            d["threshold"] = json!(2);
+            creators.push(c.creator_address());
+            bad_hashes.push(c.config_hash());
+            api.put_definition(d);
+        }
+        genuine
+            .publish(
+                &ObolApi::new(&api.url(), Duration::from_secs(2), RetryPolicy::default()).unwrap(),
+            )
+            .await
+            .unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let nodes: Vec<Node> = ops
+            .iter()
+            .map(|o| {
+                keyed_node(o, &api.url(), keys.path(), |s| {
+                    s.accept_invitations_from = creators.clone();
+                    s.page_limit = "2".into();
+                })
+            })
+            .collect();
+        let dkgs = run_all(&nodes).await;
+        for (i, d) in dkgs.iter().enumerate() {
+            let calls = d.calls();
+            assert_eq!(calls.len(), 1, "{what}: node {i}");
+            assert_eq!(
+                calls[0]["config_hash"],
+                json!(genuine.config_hash()),
+                "{what}"
+            );
+            assert_outputs(&nodes[i]);
+        }
+        let puts = puts(&api);
+        assert_eq!(puts.len(), 4, "{what}: {puts:?}");
+        assert!(
+            puts.iter().all(|p| p.contains(&genuine.config_hash())),
+            "{what}"
+        );
+        defn::verify_definition(&api.definition(&genuine.config_hash()).unwrap()).unwrap();
+        for h in &bad_hashes {
+            let n = logs.count("ERROR", &["REJECTED invitation", h]);
+            assert!(
+                (1..=4).contains(&n),
+                "{what}: {h} reported {n} times: {}",
+                logs.text()
+                    .lines()
+                    .filter(|l| l.contains(&h[..10]))
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+}
+
+/// Anyone can publish a definition naming an operator: one from a creator
+/// not in ACCEPT_INVITATIONS_FROM is never signed (no T&C, no PUT) and the
+/// reason is logged once; with the creator allowed it is accepted.
+#[tokio::test]
+async fn invitation_from_an_unlisted_creator_is_never_accepted() {
+    let (logs, _guard) = Logs::capture();
+    let api = fake(FakeApiOptions::default()).await;
+    let c = ClusterFixture::new("stranger", 3, 2, 1, &ts(1)).unwrap();
+    api.put_definition(c.definition.clone());
+    let keys = tempfile::tempdir().unwrap();
+    let trusted = OperatorFixture::random().unwrap().address;
+    let n = keyed_node(&c.operators[0], &api.url(), keys.path(), |s| {
+        s.accept_invitations_from = vec![trusted.clone()];
+    });
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_cycles(&sidecar(&n, dkg.clone()), &api, 5).await,
+        Outcome::Cancelled
+    );
+    assert!(
+        api.requests().iter().all(|r| r.starts_with("GET ")),
+        "{:?}",
+        api.requests()
+    );
+    assert!(!api.terms_signed(&c.operators[0].address));
+    assert!(dkg.calls().is_empty());
+    assert_eq!(
+        logs.count(
+            "WARN",
+            &[
+                "Not accepting invitation",
+                &c.config_hash(),
+                "not in ACCEPT_INVITATIONS_FROM"
+            ]
+        ),
+        1,
+        "{}",
+        logs.text()
+    );
+
+    let n = keyed_node(&c.operators[0], &api.url(), keys.path(), |s| {
+        s.accept_invitations_from = vec![trusted.clone(), c.creator_address().to_lowercase()];
+    });
+    let sc = sidecar(&n, FakeDkg::default());
+    let cancel = CancellationToken::new();
+    let wait = async {
+        while puts(&api).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cancel.cancel();
+    };
+    let (outcome, ()) = tokio::join!(sc.run(cancel.clone()), wait);
+    assert_eq!(outcome.unwrap(), Outcome::Cancelled);
+    assert_eq!(
+        puts(&api),
+        vec![format!("PUT /v1/definition/{}", c.config_hash())]
+    );
+    let stored = api.definition(&c.config_hash()).unwrap();
+    assert_eq!(stored["operators"][0]["enr"], json!(c.operators[0].enr));
+}
+
+/// With ACCEPT_INVITATIONS_FROM set, a fully signed definition from another
+/// creator is not used for the DKG either.
+#[tokio::test]
+async fn ready_definition_outside_the_policy_is_not_used() {
+    let api = fake(FakeApiOptions::default()).await;
+    let c = ClusterFixture::new("unlisted", 3, 2, 1, &ts(1)).unwrap();
+    api.put_definition(c.fully_signed().unwrap());
+    let other = OperatorFixture::random().unwrap().address;
+    let n = node(&c.operators[0], &api.url(), |s| {
+        s.accept_invitations_from = vec![other.clone()]
+    });
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_cycles(&sidecar(&n, dkg.clone()), &api, 4).await,
+        Outcome::Cancelled
+    );
+    assert!(dkg.calls().is_empty());
+    assert!(!n.data_dir.join("cluster-definition.json").exists());
+
+    let n = node(&c.operators[0], &api.url(), |s| {
+        s.accept_invitations_from = vec![other.clone(), c.creator_address()]
+    });
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_until_done(&sidecar(&n, dkg.clone()), Duration::from_secs(20)).await,
+        Outcome::Completed
+    );
+    assert_eq!(dkg.calls()[0]["config_hash"], json!(c.config_hash()));
+}
+
+/// Two valid, authorised invitations: every node accepts and runs the same
+/// one, the newest; with equal timestamps, the lowest config hash.
+#[tokio::test]
+async fn every_node_picks_the_same_of_two_valid_invitations() {
+    for tie in [false, true] {
+        let api = fake(FakeApiOptions::default()).await;
+        let ops: Vec<OperatorFixture> =
+            (0..4).map(|_| OperatorFixture::random().unwrap()).collect();
+        let a = cluster_of("a", &ops, &ts(2));
+        let b = cluster_of("b", &ops, &ts(if tie { 2 } else { 5 }));
+        let client =
+            ObolApi::new(&api.url(), Duration::from_secs(2), RetryPolicy::default()).unwrap();
+        a.publish(&client).await.unwrap();
+        b.publish(&client).await.unwrap();
+        let want = if tie {
+            a.config_hash().min(b.config_hash())
+        } else {
+            b.config_hash()
+        };
+        let keys = tempfile::tempdir().unwrap();
+        let nodes: Vec<Node> = ops
+            .iter()
+            .map(|o| {
+                keyed_node(o, &api.url(), keys.path(), |s| {
+                    s.accept_invitations_from = vec![a.creator_address(), b.creator_address()];
+                })
+            })
+            .collect();
+        let dkgs = run_all(&nodes).await;
+        for d in &dkgs {
+            assert_eq!(d.calls()[0]["config_hash"], json!(want), "tie {tie}");
+        }
+        let puts = puts(&api);
+        assert_eq!(puts.len(), 4, "{puts:?}");
+        assert!(
+            puts.iter().all(|p| p.ends_with(&want)),
+            "tie {tie}: {puts:?}"
+        );
+    }
+}
+
+/// Security review B2: verification reads JSON as charon does (keys
+/// case-insensitive, the last one wins), so a definition carrying
+/// `"config_hash":"0xEVIL"` and then `"Config_Hash":"0x<real>"` verifies as
+/// the real one. What is signed comes from that same typed value: the
+/// acceptance goes to the real hash and nothing is ever signed for EVIL.
+#[tokio::test]
+async fn duplicated_key_definition_never_gets_the_other_hash_signed() {
+    let api = fake(FakeApiOptions::default()).await;
+    let c = ClusterFixture::new("dup keys", 3, 2, 1, &ts(1)).unwrap();
+    let evil = format!("0x{}", "ee".repeat(32));
+    let mut forged = c.definition.clone();
+    forged["config_hash"] = json!(evil);
+    forged
+        .as_object_mut()
+        .unwrap()
+        .insert("Config_Hash".into(), json!(c.config_hash()));
+    defn::verify_invitation(&forged).unwrap();
+    api.put_definition(forged);
+    api.accept_terms_for(&c.operators[0].address);
+    let keys = tempfile::tempdir().unwrap();
+    let n = keyed_node(&c.operators[0], &api.url(), keys.path(), |s| {
+        s.accept_invitations_from = vec![c.creator_address()];
+    });
+    let sc = sidecar(&n, FakeDkg::default());
+    let cancel = CancellationToken::new();
+    let wait = async {
+        while puts(&api).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cancel.cancel();
+    };
+    let (outcome, ()) = tokio::join!(sc.run(cancel.clone()), wait);
+    assert_eq!(outcome.unwrap(), Outcome::Cancelled);
+    let puts = puts(&api);
+    assert_eq!(puts[0], format!("PUT /v1/definition/{}", c.config_hash()));
+    assert!(
+        api.requests().iter().all(|r| !r.contains(&evil[2..])),
+        "{:?}",
+        api.requests()
+    );
+}
+
+/// Security review B3: an unsigned ENR-mode definition carries nobody's
+/// consent. One served by the API (here by a misbehaving listing) is not
+/// used unless pinned with TARGET_CONFIG_HASH; pinned, it is.
+#[tokio::test]
+async fn unsigned_enr_mode_definition_needs_a_pin() {
+    let (logs, _guard) = Logs::capture();
+    let api = fake(FakeApiOptions::default()).await;
+    let ops = (0..3).map(|_| OperatorFixture::random().unwrap()).collect();
+    let c = ClusterFixture::enr_mode("enr mode", ops, 2, 1, &ts(1)).unwrap();
+    api.put_definition(c.definition.clone());
+    api.list_for_every_operator(c.definition.clone());
+    let n = node(&c.operators[1], &api.url(), |_| {});
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_cycles(&sidecar(&n, dkg.clone()), &api, 4).await,
+        Outcome::Cancelled
+    );
+    assert!(dkg.calls().is_empty());
+    assert_eq!(
+        logs.count(
+            "WARN",
+            &[
+                "no operator signed this ENR-mode definition",
+                &c.config_hash()
+            ]
+        ),
+        1
+    );
+
+    let n = node(&c.operators[1], &api.url(), |s| {
+        s.target_config_hash = Some(c.config_hash())
+    });
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_until_done(&sidecar(&n, dkg.clone()), Duration::from_secs(20)).await,
+        Outcome::Completed
+    );
+    assert_eq!(dkg.calls()[0]["config_hash"], json!(c.config_hash()));
+}
+
+/// A sidecar given an operator key and no policy (a Config built without
+/// validation) refuses to start before any request.
+#[tokio::test]
+async fn operator_key_without_policy_is_refused_before_any_request() {
+    let api = fake(FakeApiOptions::default()).await;
+    let c = ClusterFixture::new("no policy", 3, 2, 1, &ts(1)).unwrap();
+    api.put_definition(c.definition.clone());
+    let keys = tempfile::tempdir().unwrap();
+    let mut n = keyed_node(&c.operators[0], &api.url(), keys.path(), |s| {
+        s.target_config_hash = Some(c.config_hash())
+    });
+    n.config.target_config_hash = None;
+    let err = sidecar(&n, FakeDkg::default())
+        .run(CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ACCEPT_INVITATIONS_FROM"), "{err}");
+    assert!(api.requests().is_empty());
 }

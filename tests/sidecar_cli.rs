@@ -172,3 +172,55 @@ async fn sigterm_stops_polling_cleanly() {
         .collect();
     assert_eq!(left, vec!["charon-enr-private-key".to_string()]);
 }
+
+/// Issue 10: an operator key without TARGET_CONFIG_HASH or
+/// ACCEPT_INVITATIONS_FROM would sign whatever definition names the
+/// operator first; the sidecar refuses to start, exit 2, no traffic, and
+/// says what to set.
+#[tokio::test]
+async fn operator_key_without_policy_exits_2_before_any_traffic() {
+    let api = FakeApi::start(FakeApiOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("operator-key");
+    std::fs::write(&key, "11".repeat(32)).unwrap();
+    let out = bin()
+        .args(["run", "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"])
+        .env("API_ENDPOINT", api.url().as_str())
+        .env("CHARON_NODE_ID_DIR", dir.path())
+        .env("OPERATOR_PRIVATE_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    for want in [
+        "OPERATOR_PRIVATE_KEY_FILE",
+        "TARGET_CONFIG_HASH",
+        "ACCEPT_INVITATIONS_FROM",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert!(api.requests().is_empty());
+
+    // The flag form of the policy is accepted (it gets as far as loading keys).
+    let out = bin()
+        .args([
+            "run",
+            "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A",
+            "--accept-invitations-from",
+            "0x0000000000000000000000000000000000000001",
+        ])
+        .env("API_ENDPOINT", api.url().as_str())
+        .env("CHARON_NODE_ID_DIR", dir.path())
+        .env("CHARON_PRIVATE_KEY_FILE", dir.path().join("missing-key"))
+        .env("OPERATOR_PRIVATE_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(api.requests().is_empty());
+}

@@ -23,6 +23,10 @@ fn client(api: &FakeApi) -> ObolApi {
     .unwrap()
 }
 
+fn typed(v: &Value) -> defn::Definition {
+    defn::parse_definition(v).unwrap()
+}
+
 async fn raw(api: &FakeApi, path: &str) -> (u16, Value) {
     let r = reqwest::get(format!(
         "{}{}",
@@ -180,7 +184,7 @@ async fn acceptance_is_checked_like_the_real_api() {
 
     let op = &c.operators[0];
     let signer = op.signer();
-    let (body, cfg_sig) = signer.acceptance(&c.definition, &op.enr).unwrap();
+    let (body, cfg_sig) = signer.acceptance(&typed(&c.definition), &op.enr).unwrap();
     // No T&C yet.
     let e = cl
         .accept_definition(&c.config_hash(), &body, &cfg_sig)
@@ -212,7 +216,7 @@ async fn acceptance_is_checked_like_the_real_api() {
     .await
     .unwrap();
     // A config signature by another key.
-    let (_, bad_sig) = other.acceptance(&c.definition, &op.enr).unwrap();
+    let (_, bad_sig) = other.acceptance(&typed(&c.definition), &op.enr).unwrap();
     let e = cl
         .accept_definition(&c.config_hash(), &body, &bad_sig)
         .await
@@ -227,7 +231,7 @@ async fn acceptance_is_checked_like_the_real_api() {
         .unwrap_err();
     assert_eq!(e.status(), Some(401));
     // Someone who is not an operator of the cluster.
-    let (obody, osig) = other.acceptance(&c.definition, &op.enr).unwrap();
+    let (obody, osig) = other.acceptance(&typed(&c.definition), &op.enr).unwrap();
     cl.accept_terms(other.address(), "0x10000910", &other.sign_terms().unwrap())
         .await
         .unwrap();
@@ -338,4 +342,37 @@ async fn errors_are_mapped_and_retried() {
     .unwrap();
     let e = dead.health().await.unwrap_err();
     assert!(matches!(e, ApiError::Unreachable { .. }), "{e}");
+}
+
+/// Security review B6: a listing's pages together are bounded; the client
+/// stops reading pages once the bound is passed and keeps the newest ones.
+#[tokio::test]
+async fn a_listing_is_bounded_in_total_bytes() {
+    let api = FakeApi::start(FakeApiOptions::default()).await.unwrap();
+    let me = OperatorFixture::random().unwrap().address;
+    for i in 0..40u32 {
+        api.put_definition(json!({
+            "config_hash": format!("0x{}", hex::encode([i as u8; 32])),
+            "timestamp": format!("2026-01-01T00:00:{:02}Z", i),
+            "name": "x".repeat(10_000),
+            "operators": [{"address": me}],
+        }));
+    }
+    let all = client(&api).operator_definitions(&me, 4).await.unwrap();
+    assert_eq!(all.len(), 40);
+    let before = api.requests().len();
+    let bounded = client(&api)
+        .with_max_listing_bytes(50_000)
+        .operator_definitions(&me, 4)
+        .await
+        .unwrap();
+    let pages = api.requests().len() - before;
+    assert!(
+        bounded.len() < 40 && !bounded.is_empty(),
+        "{}",
+        bounded.len()
+    );
+    assert!(pages < 10, "kept reading: {pages} pages");
+    // The newest come first, so the bound keeps those.
+    assert_eq!(bounded[0]["timestamp"], json!("2026-01-01T00:00:39Z"));
 }

@@ -158,6 +158,66 @@ pub struct Outcome {
     pub step_seconds: Vec<(u64, f64)>,
 }
 
+/// How far a running ceremony got, for a caller deciding what an interruption
+/// may still discard. Once this node has announced step 7, peers may commit
+/// their outputs (they pass the step-7 barrier as soon as they see us there),
+/// so from then on the ceremony must be finished, not abandoned; and once
+/// [`Progress::outputs_committed`], this node's outputs are final.
+#[derive(Debug, Clone)]
+pub struct Progress(Arc<tokio::sync::watch::Sender<ProgressState>>);
+
+/// A snapshot of [`Progress`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressState {
+    /// The last step this node announced to its peers (0 before step 1).
+    pub step: u64,
+    /// This node's outputs are on disk (or, with a keymanager, imported and written).
+    pub committed: bool,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress(Arc::new(tokio::sync::watch::Sender::new(
+            ProgressState::default(),
+        )))
+    }
+}
+
+impl Progress {
+    /// The current state.
+    pub fn state(&self) -> ProgressState {
+        *self.0.borrow()
+    }
+
+    /// Whether peers may already have committed outputs of this ceremony.
+    pub fn peers_may_commit(&self) -> bool {
+        self.state().step >= 7
+    }
+
+    /// Whether this node's outputs were committed.
+    pub fn outputs_committed(&self) -> bool {
+        self.state().committed
+    }
+
+    /// Notified on every change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<ProgressState> {
+        self.0.subscribe()
+    }
+
+    /// Back to the start, for the next ceremony observed through this value.
+    pub fn reset(&self) {
+        self.0.send_replace(ProgressState::default());
+    }
+
+    fn announce(&self, step: u64) {
+        self.0.send_modify(|s| s.step = s.step.max(step));
+    }
+
+    fn mark_committed(&self) {
+        self.0.send_modify(|s| s.committed = true);
+    }
+}
+
 /// One validator's key material after FROST.
 struct Share {
     pubkey: PublicKey,
@@ -212,6 +272,16 @@ pub async fn run(
     cfg: &CeremonyConfig,
     checked: &Checked,
     metrics: &Metrics,
+) -> Result<Outcome, CeremonyError> {
+    run_with_progress(cfg, checked, metrics, &Progress::default()).await
+}
+
+/// [`run`], reporting into `progress` (which should be fresh) how far it got.
+pub async fn run_with_progress(
+    cfg: &CeremonyConfig,
+    checked: &Checked,
+    metrics: &Metrics,
+    progress: &Progress,
 ) -> Result<Outcome, CeremonyError> {
     let def = &checked.definition;
     let key = EnrPrivateKey::load(&cfg.data_dir).map_err(setup("load ENR private key"))?;
@@ -338,6 +408,7 @@ pub async fn run(
         signing_key,
         steps: Vec::new(),
         step_start: Instant::now(),
+        progress: progress.clone(),
     };
     let result = cer
         .run_steps(&clients, client_tasks, r1_rx, r2_rx, ns_rx)
@@ -361,6 +432,7 @@ struct Ceremony<'a> {
     signing_key: SigningKey,
     steps: Vec<(u64, f64)>,
     step_start: Instant,
+    progress: Progress,
 }
 
 const STEP_NAMES: [&str; 9] = [
@@ -497,6 +569,8 @@ impl Ceremony<'_> {
     /// Enters `step` and waits until every peer is there (charon's barrier).
     async fn barrier(&mut self, step: u64) -> Result<(), CeremonyError> {
         let started = Instant::now();
+        // Recorded first, so an observer never sees less than peers may have.
+        self.progress.announce(step);
         self.local.set_step(step as i64);
         let sync = self.sync.clone();
         let wait = async {
@@ -611,6 +685,7 @@ impl Ceremony<'_> {
         self.barrier(7).await?;
         let Some(km) = &self.cfg.keymanager else {
             outputs.commit(&self.cfg.data_dir)?;
+            self.progress.mark_committed();
             tracing::info!(
                 data_dir = %self.cfg.data_dir.display(),
                 lock_hash = %format!("0x{}", hex::encode(lock_hash)),
@@ -647,6 +722,7 @@ impl Ceremony<'_> {
             }
         }
         outputs.commit(&self.cfg.data_dir)?;
+        self.progress.mark_committed();
         if let Some(source) = fallback {
             return Err(CeremonyError::KeymanagerFallback {
                 source,

@@ -64,7 +64,7 @@ pub async fn load_definition_bytes(source: &str) -> Result<Vec<u8>, PreflightErr
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| read_err(e.to_string()))?;
-        let resp = client
+        let mut resp = client
             .get(source)
             .send()
             .await
@@ -72,11 +72,15 @@ pub async fn load_definition_bytes(source: &str) -> Result<Vec<u8>, PreflightErr
         if !resp.status().is_success() {
             return Err(read_err(format!("HTTP status {}", resp.status())));
         }
-        let body = resp.bytes().await.map_err(|e| read_err(e.to_string()))?;
-        if body.len() > MAX_DEFINITION_BYTES {
-            return Err(read_err("larger than 16 MiB".into()));
+        // The cap holds while reading: a server cannot make us buffer more.
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| read_err(e.to_string()))? {
+            if body.len() + chunk.len() > MAX_DEFINITION_BYTES {
+                return Err(read_err("larger than 16 MiB".into()));
+            }
+            body.extend_from_slice(&chunk);
         }
-        Ok(body.to_vec())
+        Ok(body)
     } else {
         let meta = std::fs::metadata(source).map_err(|e| read_err(e.to_string()))?;
         if meta.len() > MAX_DEFINITION_BYTES as u64 {
@@ -218,6 +222,41 @@ pub fn deposit_amounts(def: &Definition) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that sends more than the cap and then keeps the connection
+    /// open without finishing the body: only a reader that enforces the cap
+    /// while streaming answers "larger than 16 MiB" (one that reads the whole
+    /// body first would wait for the request timeout instead).
+    #[tokio::test]
+    async fn definition_url_body_is_capped_while_streaming() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
+            let len = MAX_DEFINITION_BYTES * 2;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+            sock.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![b' '; 1 << 20];
+            for _ in 0..(MAX_DEFINITION_BYTES >> 20) + 1 {
+                if sock.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+            // Hold the connection open, the body unfinished.
+            let _ = done_rx.await;
+        });
+        let err = load_definition_bytes(&format!("http://{addr}/def"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger than 16 MiB"), "{err}");
+        let _ = done_tx.send(());
+        server.await.unwrap();
+    }
 
     fn vector(name: &str) -> Vec<u8> {
         std::fs::read(format!(

@@ -9,9 +9,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, ObolApi};
-use super::defn::{self, SecretKey};
+use super::defn::{self, Definition, SecretKey};
 use super::identity::{IdentityError, read_secret_key};
-use super::select::{config_hash, text};
+use crate::lock::version::Version;
 
 /// The operator's Ethereum signing key. Never printed.
 pub struct OperatorSigner {
@@ -64,19 +64,21 @@ impl OperatorSigner {
     }
 
     /// Builds the `PUT` body and the config signature (the Bearer token) that
-    /// accept `def` with `enr`.
-    pub fn acceptance(&self, def: &Value, enr: &str) -> Result<(Value, String), AcceptError> {
-        let hash = config_hash(def)
-            .ok_or_else(|| AcceptError::Definition("missing or malformed config_hash".into()))?;
-        let fork = text(def, "fork_version");
-        let chain = defn::chain_id(fork).map_err(|e| AcceptError::Definition(e.0))?;
-        let version = match text(def, "version") {
-            "" => "v1.10.0",
-            v => v,
-        };
-        if !version_at_least_1_4(version) {
+    /// accept `def` with `enr`. Everything signed comes from the typed,
+    /// verified definition, never from another reading of the JSON.
+    pub fn acceptance(&self, def: &Definition, enr: &str) -> Result<(Value, String), AcceptError> {
+        if def.config_hash.len() != 32 {
+            return Err(AcceptError::Definition(
+                "missing or malformed config_hash".into(),
+            ));
+        }
+        let hash = defn::config_hash_hex(def);
+        let fork = defn::fork_version_hex(def);
+        let chain = defn::chain_id(&fork).map_err(|e| AcceptError::Definition(e.0))?;
+        if def.version < Version::V1_4 {
             return Err(AcceptError::Definition(format!(
-                "definition version {version} is too old to accept (v1.4.0 or later needed)"
+                "definition version {} is too old to accept (v1.4.0 or later needed)",
+                def.version.as_str()
             )));
         }
         let config_sig = defn::sign_operator_config_hash(&self.key, &hash, chain)
@@ -87,23 +89,12 @@ impl OperatorSigner {
             "address": self.address,
             "enr": enr,
             "fork_version": fork,
-            "version": version,
+            "version": def.version.as_str(),
             "enr_signature": enr_sig,
             "config_signature": config_sig,
         });
         Ok((body, config_sig))
     }
-}
-
-fn version_at_least_1_4(v: &str) -> bool {
-    let mut parts = v.trim_start_matches('v').split('.');
-    let major: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let minor: u64 = parts
-        .next()
-        .and_then(|p| p.split('-').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    major > 1 || (major == 1 && minor >= 4)
 }
 
 /// Why an acceptance failed.
@@ -122,7 +113,7 @@ pub enum AcceptError {
 pub async fn accept_invitation(
     api: &ObolApi,
     signer: &OperatorSigner,
-    def: &Value,
+    def: &Definition,
     enr: &str,
 ) -> Result<Value, AcceptError> {
     let (body, config_sig) = signer.acceptance(def, enr)?;
@@ -134,10 +125,10 @@ pub async fn accept_invitation(
         let sig = signer
             .sign_terms()
             .map_err(|e| AcceptError::Definition(e.0))?;
-        api.accept_terms(signer.address(), text(def, "fork_version"), &sig)
+        api.accept_terms(signer.address(), &defn::fork_version_hex(def), &sig)
             .await?;
     }
-    let hash = config_hash(def).unwrap_or_default();
+    let hash = defn::config_hash_hex(def);
     let updated = api.accept_definition(&hash, &body, &config_sig).await?;
     Ok(updated)
 }
@@ -146,13 +137,8 @@ pub async fn accept_invitation(
 mod tests {
     use super::*;
 
-    #[test]
-    fn versions() {
-        assert!(version_at_least_1_4("v1.10.0"));
-        assert!(version_at_least_1_4("v1.4.0"));
-        assert!(version_at_least_1_4("v1.11.0-rc1"));
-        assert!(!version_at_least_1_4("v1.3.0"));
-        assert!(!version_at_least_1_4("garbage"));
+    fn typed(v: Value) -> Definition {
+        defn::parse_definition(&v).unwrap()
     }
 
     #[test]
@@ -160,26 +146,38 @@ mod tests {
         let key = defn::parse_secret_key(&hex::encode([0x11u8; 32])).unwrap();
         let s = OperatorSigner::new(key);
         assert_eq!(s.address(), "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A");
-        let def = json!({
+        let def = typed(json!({
             "config_hash": format!("0x{}", "ab".repeat(32)),
             "fork_version": "0x10000910",
             "version": "v1.10.0",
-        });
+        }));
         let (body, sig) = s.acceptance(&def, "enr:-abc").unwrap();
         let chain = 560_048;
         let a = defn::recover_operator_config_hash(&sig, &format!("0x{}", "ab".repeat(32)), chain)
             .unwrap();
         assert_eq!(a, s.address());
-        let a = defn::recover_enr(text(&body, "enr_signature"), "enr:-abc", chain).unwrap();
+        let enr_sig = body["enr_signature"].as_str().unwrap();
+        let a = defn::recover_enr(enr_sig, "enr:-abc", chain).unwrap();
         assert_eq!(a, s.address());
+        assert_eq!(body["version"], json!("v1.10.0"));
+        assert_eq!(body["fork_version"], json!("0x10000910"));
         assert!(!format!("{s:?}").contains("1111"));
         // The T&C vector from the spec (§1.9).
         assert_eq!(
             s.sign_terms().unwrap(),
             "0xc631dc91211bba4eba7566fafa8b584ecd91973c27147f98fe53155f2b492e3500f17b10955de79eab8b9ed2dd4bdbaebc99f5580d240ac4b1f6acc47f319ec31b"
         );
-        let unknown_net =
-            json!({"config_hash": format!("0x{}", "ab".repeat(32)), "fork_version": "0x12345678"});
+        let unknown_net = typed(json!({
+            "version": "v1.10.0",
+            "config_hash": format!("0x{}", "ab".repeat(32)),
+            "fork_version": "0x12345678",
+        }));
         assert!(s.acceptance(&unknown_net, "enr:-abc").is_err());
+        let old = typed(json!({
+            "version": "v1.3.0",
+            "config_hash": format!("0x{}", "ab".repeat(32)),
+            "fork_version": "0x10000910",
+        }));
+        assert!(s.acceptance(&old, "enr:-abc").is_err());
     }
 }

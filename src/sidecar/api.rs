@@ -17,6 +17,10 @@ use serde_json::{Value, json};
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// Upper bound on pages walked in one listing, against runaway `total_pages`.
 pub const MAX_PAGES: u64 = 1000;
+/// Upper bound on the bytes of one whole listing (all pages together): anyone
+/// can publish definitions naming an operator, and 1000 pages of 16 MiB would
+/// otherwise all be held in memory at once.
+pub const MAX_LISTING_BYTES: usize = 64 << 20;
 /// The terms-and-conditions hash every Obol client signs.
 pub const TERMS_AND_CONDITIONS_HASH: &str =
     "0xd33721644e8f3afab1495a74abe3523cec12d48b8da6cb760972492ca3f1a273";
@@ -119,6 +123,8 @@ pub struct DefinitionPage {
     pub total_count: Option<u64>,
     /// Legacy `has_next_page` / `next_page` hint, when present.
     pub has_next: Option<bool>,
+    /// Size of the response body.
+    pub bytes: usize,
 }
 
 /// Outcome of publishing a lock.
@@ -140,6 +146,7 @@ pub struct ObolApi {
     base: String,
     timeout: Duration,
     retry: RetryPolicy,
+    max_listing_bytes: usize,
     // Whether the server rejected `page=0`, remembered across cycles.
     page0: AtomicU8,
 }
@@ -166,8 +173,15 @@ impl ObolApi {
             },
             timeout,
             retry,
+            max_listing_bytes: MAX_LISTING_BYTES,
             page0: AtomicU8::new(PAGE0_UNKNOWN),
         })
+    }
+
+    /// The same client with another bound on a whole listing's bytes.
+    pub fn with_max_listing_bytes(mut self, bytes: usize) -> Self {
+        self.max_listing_bytes = bytes;
+        self
     }
 
     /// The base URL without trailing slash.
@@ -211,15 +225,19 @@ impl ObolApi {
             "/v1/definition/operator/{}?page={page}&limit={limit}",
             urlencode(operator)
         );
-        let (_, body) = self
+        let (_, body, bytes) = self
             .request_with(Method::GET, &path, None, None, &what, retry_status)
             .await?;
         let url = self.url(&path);
-        parse_page(body, &what, &url)
+        let mut page = parse_page(body, &what, &url)?;
+        page.bytes = bytes;
+        Ok(page)
     }
 
     /// Lists every definition of the operator across all pages, tolerating 0- and
-    /// 1-based paging, de-duplicated by `config_hash`, in API order.
+    /// 1-based paging, de-duplicated by `config_hash`, in API order. Stops
+    /// (keeping what was read, with a warning) after [`MAX_PAGES`] pages or
+    /// once the pages total more than the listing bound.
     pub async fn operator_definitions(
         &self,
         operator: &str,
@@ -236,12 +254,27 @@ impl ObolApi {
             }
         };
         let mut total_pages: Option<u64> = None;
+        let mut total_bytes = 0usize;
+        let over = |total: usize| {
+            let over = total > self.max_listing_bytes;
+            if over {
+                tracing::warn!(
+                    "The Obol API listing of operator {operator} exceeds {} bytes; ignoring the rest (set TARGET_CONFIG_HASH to fetch one definition directly)",
+                    self.max_listing_bytes
+                );
+            }
+            over
+        };
         if self.page0.load(Ordering::Relaxed) != PAGE0_UNSUPPORTED {
             // Asked once only: a 1-based server may answer page=0 with any error.
             match self.definitions_page_with(operator, 0, limit, false).await {
                 Ok(p) => {
                     total_pages = p.total_pages;
+                    total_bytes = p.bytes;
                     add(p.definitions, &mut out);
+                    if over(total_bytes) {
+                        return Ok(out);
+                    }
                 }
                 Err(e) if matches!(e.status(), Some(s) if (400..500).contains(&s) && s != 429) => {
                     tracing::debug!("Obol API rejects page=0 ({e}); using 1-based paging");
@@ -262,6 +295,10 @@ impl ObolApi {
                 (a, b) => a.or(b),
             };
             add(p.definitions, &mut out);
+            total_bytes = total_bytes.saturating_add(p.bytes);
+            if over(total_bytes) {
+                break;
+            }
             let more = match total_pages {
                 Some(t) => page < t && n > 0,
                 None => p.has_next.unwrap_or(n >= limit as usize) && n > 0,
@@ -426,6 +463,7 @@ impl ObolApi {
     ) -> Result<(StatusCode, Value), ApiError> {
         self.request_with(method, path, body, bearer, what, true)
             .await
+            .map(|(s, v, _)| (s, v))
     }
 
     /// Like `request`; with `retry_status` false, HTTP error answers are
@@ -438,7 +476,7 @@ impl ObolApi {
         bearer: Option<&str>,
         what: &str,
         retry_status: bool,
-    ) -> Result<(StatusCode, Value), ApiError> {
+    ) -> Result<(StatusCode, Value, usize), ApiError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
@@ -458,7 +496,7 @@ impl ObolApi {
         body: Option<&Value>,
         bearer: Option<&str>,
         what: &str,
-    ) -> Result<(StatusCode, Value), ApiError> {
+    ) -> Result<(StatusCode, Value, usize), ApiError> {
         let url = self.url(path);
         let mut req = self
             .http
@@ -506,14 +544,14 @@ impl ObolApi {
             });
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok((status, Value::Null));
+            return Ok((status, Value::Null, bytes.len()));
         }
         let v = serde_json::from_slice(&bytes).map_err(|e| ApiError::Invalid {
             what: what.to_string(),
             url,
             detail: format!("body is not JSON ({e})"),
         })?;
-        Ok((status, v))
+        Ok((status, v, bytes.len()))
     }
 }
 
@@ -544,6 +582,7 @@ fn parse_page(body: Value, what: &str, url: &str) -> Result<DefinitionPage, ApiE
         total_pages: num("total_pages"),
         total_count: num("total_count"),
         has_next,
+        bytes: 0,
     })
 }
 

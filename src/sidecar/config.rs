@@ -79,9 +79,21 @@ pub struct Settings {
     pub target_config_hash: Option<String>,
 
     /// Hex secp256k1 private key of the operator's Ethereum address; when set, invitations
-    /// are accepted automatically (terms and conditions, ENR and config-hash signatures).
+    /// authorised by TARGET_CONFIG_HASH or ACCEPT_INVITATIONS_FROM are accepted automatically
+    /// (terms and conditions, ENR and config-hash signatures). Requires one of the two.
     #[arg(long, env = "OPERATOR_PRIVATE_KEY_FILE")]
     pub operator_private_key_file: Option<PathBuf>,
+
+    /// Comma-separated creator addresses whose invitations may be accepted automatically and
+    /// whose fully signed definitions may be used; anyone can publish a definition naming an
+    /// operator, so without a policy an operator key would sign whatever appears first.
+    #[arg(
+        long,
+        env = "ACCEPT_INVITATIONS_FROM",
+        value_delimiter = ',',
+        value_name = "0xADDRESS,..."
+    )]
+    pub accept_invitations_from: Vec<String>,
 
     /// Fetch this cluster lock (0x + 64 hex) from the Obol API instead of running a DKG;
     /// `<data-dir>/lockhash` (written by the dv-pod chart) is used when this is unset.
@@ -232,6 +244,8 @@ pub struct Config {
     pub enr_private_key_file: PathBuf,
     /// Operator private key file enabling automatic acceptance.
     pub operator_private_key_file: Option<PathBuf>,
+    /// Creators (lower-case `0x` addresses) whose definitions are authorised.
+    pub accept_invitations_from: Vec<String>,
     /// Lower-case `0x` config hash to restrict selection to.
     pub target_config_hash: Option<String>,
     /// Lower-case `0x` lock hash to fetch instead of running a DKG.
@@ -254,6 +268,10 @@ pub struct Config {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);
+
+/// Why an operator key alone is refused: anyone can publish a definition that
+/// lists an operator's address, so the key would sign a stranger's cluster.
+pub const NO_POLICY: &str = "OPERATOR_PRIVATE_KEY_FILE is set but no acceptance policy is: anyone can publish a definition naming your operator address, so the sidecar will only accept a definition you authorise. Set TARGET_CONFIG_HASH (this one cluster) or ACCEPT_INVITATIONS_FROM (comma-separated creator addresses you trust), or both";
 
 fn bad(msg: impl Into<String>) -> ConfigError {
     ConfigError(msg.into())
@@ -346,6 +364,24 @@ impl Settings {
             .operator_private_key_file
             .clone()
             .filter(|p| !p.as_os_str().is_empty());
+        let mut accept_invitations_from = Vec::new();
+        for a in clean_list(&self.accept_invitations_from) {
+            if !is_address(&a) {
+                return Err(bad(format!(
+                    "ACCEPT_INVITATIONS_FROM entry {a:?} is not an Ethereum address (0x followed by 40 hex digits)"
+                )));
+            }
+            let a = a.to_ascii_lowercase();
+            if !accept_invitations_from.contains(&a) {
+                accept_invitations_from.push(a);
+            }
+        }
+        if operator_private_key_file.is_some()
+            && target_config_hash.is_none()
+            && accept_invitations_from.is_empty()
+        {
+            return Err(bad(NO_POLICY));
+        }
         for (name, p) in [
             ("ENR_FILE_PATH", &self.enr_file_path),
             ("OUTPUT_DEFINITION_FILE", &self.output_definition_file),
@@ -365,6 +401,7 @@ impl Settings {
             data_dir: self.charon_node_id_dir.clone(),
             enr_private_key_file: self.charon_private_key_file.clone(),
             operator_private_key_file,
+            accept_invitations_from,
             target_config_hash,
             lock_hash,
             chain_id,
@@ -736,6 +773,14 @@ mod tests {
                 "CHARON_NICKNAME",
                 Box::new(|s| s.dkg.nickname = Some("x".repeat(33))),
             ),
+            (
+                "ACCEPT_INVITATIONS_FROM",
+                Box::new(|s| s.accept_invitations_from = vec!["0x1234".into()]),
+            ),
+            (
+                "OPERATOR_PRIVATE_KEY_FILE",
+                Box::new(|s| s.operator_private_key_file = Some("/secrets/key".into())),
+            ),
         ];
         for (name, mutate) in cases {
             let mut s = base();
@@ -766,6 +811,31 @@ mod tests {
         assert!(c.dkg.publish);
         assert_eq!(c.dkg.timeout, Duration::from_secs(90));
         assert_eq!(c.dkg.publish_address, "http://127.0.0.1:3001/v1");
+    }
+
+    #[test]
+    fn an_operator_key_needs_an_acceptance_policy() {
+        let mut s = base();
+        s.operator_private_key_file = Some("/secrets/key".into());
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("TARGET_CONFIG_HASH") && e.contains("ACCEPT_INVITATIONS_FROM"),
+            "{e}"
+        );
+        s.accept_invitations_from = vec![
+            " 0xAbCdEf0000000000000000000000000000000001".into(),
+            "".into(),
+            "0xabcdef0000000000000000000000000000000001".into(),
+        ];
+        let c = s.validate().unwrap();
+        assert_eq!(
+            c.accept_invitations_from,
+            ["0xabcdef0000000000000000000000000000000001"]
+        );
+        let mut s = base();
+        s.operator_private_key_file = Some("/secrets/key".into());
+        s.target_config_hash = Some(format!("0x{}", "ab".repeat(32)));
+        assert!(s.validate().is_ok());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-use crate::lock::definition::{Creator, Definition, Operator, ValidatorAddresses};
+pub use crate::lock::definition::Definition;
+use crate::lock::definition::{Creator, Operator, ValidatorAddresses};
 use crate::lock::eip712;
 use crate::lock::enr::Enr;
 use crate::lock::k1::{self, K1Secret};
@@ -182,35 +183,69 @@ pub fn enr_public_key(enr: &str) -> Result<[u8; 33], DefnError> {
 
 // ---- definitions -----------------------------------------------------------
 
-fn parse(def: &Value) -> Result<Definition, DefnError> {
+/// The one parse of a definition the sidecar does: charon's reader
+/// (case-insensitive keys, the last repeated key wins, `null` as empty), so
+/// everything checked, signed and written later comes from this typed value
+/// and never from a differently-read copy of the JSON.
+pub fn parse_definition(def: &Value) -> Result<Definition, DefnError> {
     let bytes = serde_json::to_vec(def).map_err(|x| e(x.to_string()))?;
-    Definition::from_json(&bytes).map_err(|x| e(format!("cannot read the definition: {x}")))
+    parse_definition_bytes(&bytes)
+}
+
+/// [`parse_definition`] of raw bytes (a definition file).
+pub fn parse_definition_bytes(bytes: &[u8]) -> Result<Definition, DefnError> {
+    Definition::from_json(bytes).map_err(|x| e(format!("cannot read the definition: {x}")))
+}
+
+fn parse(def: &Value) -> Result<Definition, DefnError> {
+    parse_definition(def)
+}
+
+/// `0x` + lower-case hex of a definition's stored config hash.
+pub fn config_hash_hex(d: &Definition) -> String {
+    format!("0x{}", hex::encode(&d.config_hash))
+}
+
+/// `0x` hex of a definition's fork version, as the API and EIP-712 use it.
+pub fn fork_version_hex(d: &Definition) -> String {
+    format!("0x{}", hex::encode(&d.fork_version))
+}
+
+/// Whether no operator signed: an ENR-mode definition, which carries no
+/// operator's consent (only a creator's, often a throw-away key).
+pub fn is_unsigned(d: &Definition) -> bool {
+    d.operators
+        .iter()
+        .all(|o| o.config_signature.is_empty() && o.enr_signature.is_empty())
 }
 
 /// Full verification of a definition before the DKG uses it, as `charon dkg`
 /// does: a version the DKG supports (v1.6+), hashes, and every EIP-712 signature.
 pub fn verify_definition(def: &Value) -> Result<(), DefnError> {
-    let d = parse(def)?;
+    verify_typed(&parse(def)?)
+}
+
+/// [`verify_definition`] of a parsed definition.
+pub fn verify_typed(d: &Definition) -> Result<(), DefnError> {
     if d.version < Version::V1_6 {
         return Err(e(format!(
             "definition version {} is too old for the DKG (v1.6.0 or later needed)",
             d.version.as_str()
         )));
     }
-    crate::lock::verify::verify_definition(&d, &VerifyOptions::CHARON).map_err(|x| e(x.to_string()))
+    crate::lock::verify::verify_definition(d, &VerifyOptions::CHARON).map_err(|x| e(x.to_string()))
 }
 
-/// [`verify_definition`], tolerating one known API inconsistency: a
+/// [`verify_typed`], tolerating one known API inconsistency: a
 /// `definition_hash` never updated after operators accepted (it still equals
 /// the hash with every operator's ENR and signatures blank, as first published).
 /// The content is authenticated by the config hash and the signatures, so the
 /// hash is recomputed; any other mismatch is rejected. Returns what the DKG uses.
-pub fn verified_for_dkg(def: &Value) -> Result<Value, DefnError> {
-    let first = match verify_definition(def) {
-        Ok(()) => return Ok(def.clone()),
+pub fn verified_for_dkg(d: &Definition) -> Result<Definition, DefnError> {
+    let first = match verify_typed(d) {
+        Ok(()) => return Ok(d.clone()),
         Err(err) => err,
     };
-    let d = parse(def)?;
     let stale = d
         .config_hash()
         .is_ok_and(|h| h.as_slice() == d.config_hash.as_slice())
@@ -228,9 +263,8 @@ pub fn verified_for_dkg(def: &Value) -> Result<Value, DefnError> {
     if !stale {
         return Err(first);
     }
-    let mut fixed = def.clone();
-    recompute_definition_hash(&mut fixed)?;
-    verify_definition(&fixed)?;
+    let fixed = d.with_hashes().map_err(|x| e(x.to_string()))?;
+    verify_typed(&fixed)?;
     tracing::warn!(
         "The Obol API served a definition_hash that was not updated after operators accepted; using the recomputed hash"
     );
@@ -240,11 +274,21 @@ pub fn verified_for_dkg(def: &Value) -> Result<Value, DefnError> {
 /// Checks an invitation before accepting it: hashes, the creator's signature,
 /// and the signatures of operators who already accepted.
 pub fn verify_invitation(def: &Value) -> Result<(), DefnError> {
-    let mut d = parse(def)?;
-    verify_definition_hashes(&d).map_err(|x| e(x.to_string()))?;
+    verify_invitation_typed(&parse(def)?)
+}
+
+/// [`verify_invitation`] of a parsed definition.
+pub fn verify_invitation_typed(d: &Definition) -> Result<(), DefnError> {
+    verify_definition_hashes(d).map_err(|x| e(x.to_string()))?;
+    let mut d = d.clone();
     d.operators
         .retain(|o| !o.config_signature.is_empty() || !o.enr_signature.is_empty());
     verify_definition_signatures(&d, &VerifyOptions::CHARON).map_err(|x| e(x.to_string()))
+}
+
+/// Charon's bytes of a definition, as written for the DKG.
+pub fn definition_bytes(d: &Definition) -> Result<Vec<u8>, DefnError> {
+    d.to_json().map_err(|x| e(x.to_string()))
 }
 
 /// Verifies a lock fetched by hash: its `lock_hash` is the one asked for, every

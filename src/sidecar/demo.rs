@@ -97,7 +97,7 @@ impl<R: DkgRunner> DkgRunner for FailFast<R> {
         let r = self.inner.run(definition_file, data_dir, cancel).await;
         if let Err(e) = &r {
             if let Ok(mut f) = self.failure.lock() {
-                f.get_or_insert((self.node, e.0.clone()));
+                f.get_or_insert((self.node, e.message.clone()));
             }
             self.abort.cancel();
         }
@@ -106,13 +106,15 @@ impl<R: DkgRunner> DkgRunner for FailFast<R> {
 }
 
 /// The configuration node `i` runs with: its own data directory and keys,
-/// the fake API, automatic acceptance with its operator key.
+/// the fake API, automatic acceptance with its operator key of invitations
+/// from `creator` only (the policy every operator key needs).
 fn node_config(
     opts: &DemoOptions,
     i: usize,
     api: &Url,
     dir: &Path,
     tcp_port: u16,
+    creator: &str,
 ) -> Result<Config, DemoError> {
     let settings = Settings {
         // Filled in by the caller; validation needs a well-formed placeholder.
@@ -130,6 +132,7 @@ fn node_config(
         target_config_hash: None,
         lock_hash: None,
         operator_private_key_file: Some(dir.join("operator-private-key")),
+        accept_invitations_from: vec![creator.to_string()],
         chain_id: None,
         api_timeout_seconds: "10".into(),
         dkg: DkgFlags {
@@ -203,7 +206,7 @@ where
         write_atomic(&dir.join("operator-private-key"), okey.as_bytes(), 0o600)
             .map_err(|e| setup(&e))?;
         let port = opts.base_port.saturating_add(i as u16);
-        let mut config = node_config(opts, i, &url, &dir, port)?;
+        let mut config = node_config(opts, i, &url, &dir, port, &cluster.creator_address())?;
         config.operator_address = op.address.clone();
         let runner = FailFast {
             inner: make_runner(i, &config),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::dkg::ceremony::{self, CeremonyConfig};
+use crate::dkg::ceremony::{self, CeremonyConfig, Progress};
 use crate::dkg::preflight;
 use crate::lock::keystore::DEFAULT_PBKDF2_C;
 use crate::lock::network::NetworkSet;
@@ -22,6 +22,8 @@ pub struct EmbeddedDkg {
     pub settings: DkgSettings,
     /// pbkdf2 iterations of the keystores (charon's 262144 by default).
     pub keystore_pbkdf2_c: u32,
+    /// How far the current (last) ceremony got; reset by every attempt.
+    pub progress: Progress,
 }
 
 impl EmbeddedDkg {
@@ -30,6 +32,7 @@ impl EmbeddedDkg {
         EmbeddedDkg {
             settings,
             keystore_pbkdf2_c: DEFAULT_PBKDF2_C,
+            progress: Progress::default(),
         }
     }
 
@@ -41,17 +44,16 @@ impl EmbeddedDkg {
             .filter(|a| !a.is_empty())
             .map(|a| {
                 a.parse().map_err(|_| {
-                    DkgRunError(format!("CHARON_P2P_TCP_ADDRESS {a:?} is not ip:port"))
+                    DkgRunError::new(format!("CHARON_P2P_TCP_ADDRESS {a:?} is not ip:port"))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let external_ip =
-            match s.external_ip.as_deref().filter(|x| !x.is_empty()) {
-                Some(ip) => Some(ip.parse().map_err(|_| {
-                    DkgRunError(format!("CHARON_P2P_EXTERNAL_IP {ip:?} is not an IP"))
-                })?),
-                None => None,
-            };
+        let external_ip = match s.external_ip.as_deref().filter(|x| !x.is_empty()) {
+            Some(ip) => Some(ip.parse().map_err(|_| {
+                DkgRunError::new(format!("CHARON_P2P_EXTERNAL_IP {ip:?} is not an IP"))
+            })?),
+            None => None,
+        };
         Ok(CeremonyConfig {
             data_dir: data_dir.to_path_buf(),
             relays: s.relays.clone(),
@@ -99,6 +101,11 @@ impl EmbeddedDkg {
 }
 
 impl DkgRunner for EmbeddedDkg {
+    /// Cancellation abandons the ceremony only until this node announces step
+    /// 7. From then on peers may commit their outputs, so abandoning it could
+    /// leave the cluster with keys this node lacks: it finishes (the remaining
+    /// waits are bounded by the peers' liveness and the shutdown timeout) and
+    /// the outputs stay.
     async fn run(
         &self,
         definition_file: &Path,
@@ -107,29 +114,53 @@ impl DkgRunner for EmbeddedDkg {
     ) -> Result<(), DkgRunError> {
         let cfg = self.config(data_dir)?;
         crate::dkg::output::clean_stale_staging(data_dir);
-        crate::dkg::datadir::check_clean(data_dir).map_err(|e| DkgRunError(e.to_string()))?;
+        crate::dkg::datadir::check_clean(data_dir).map_err(|e| DkgRunError::new(e.to_string()))?;
         let path = definition_file.display().to_string();
         let bytes = preflight::load_definition_bytes(&path)
             .await
-            .map_err(|e| DkgRunError(e.to_string()))?;
+            .map_err(|e| DkgRunError::new(e.to_string()))?;
         let checked =
             preflight::check_definition(&path, &bytes, false, cfg.networks, Version::V1_11)
-                .map_err(|e| DkgRunError(e.to_string()))?;
+                .map_err(|e| DkgRunError::new(e.to_string()))?;
         let metrics = crate::dkg::metrics::Metrics::new();
-        tokio::select! {
-            r = ceremony::run(&cfg, &checked, &metrics) => {
-                let outcome = r.map_err(|e| DkgRunError(e.to_string()))?;
+        // Observers (tests) of `self.progress` follow this attempt.
+        let progress = &self.progress;
+        progress.reset();
+        let ceremony = ceremony::run_with_progress(&cfg, &checked, &metrics, progress);
+        tokio::pin!(ceremony);
+        let result = tokio::select! {
+            r = &mut ceremony => r,
+            _ = cancel.cancelled() => {
+                if !progress.peers_may_commit() {
+                    return Err(DkgRunError::new("DKG cancelled"));
+                }
+                tracing::warn!(
+                    step = progress.state().step,
+                    "Stop requested after this node announced step 7: peers may already have written their keys, so the ceremony is finished first and its outputs are kept"
+                );
+                (&mut ceremony).await
+            }
+        };
+        match result {
+            Ok(outcome) => {
                 tracing::info!(
                     lock_hash = %format!("0x{}", hex::encode(outcome.lock_hash)),
                     validators = outcome.validators.len(),
                     "Embedded DKG completed"
                 );
-                if self.settings.publish {
+                if cancel.is_cancelled() {
+                    tracing::warn!(
+                        "The DKG completed after a stop was requested; its outputs are complete. Not publishing the lock."
+                    );
+                } else if self.settings.publish {
                     self.publish(data_dir).await;
                 }
                 Ok(())
             }
-            _ = cancel.cancelled() => Err(DkgRunError("DKG cancelled".into())),
+            Err(e) if progress.peers_may_commit() => {
+                Err(DkgRunError::keeping_outputs(e.to_string()))
+            }
+            Err(e) => Err(DkgRunError::new(e.to_string())),
         }
     }
 }

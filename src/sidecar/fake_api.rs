@@ -67,6 +67,8 @@ struct Store {
     // Insertion order; the listing sorts newest first.
     definitions: Vec<Value>,
     terms: HashSet<String>,
+    // Fault injection: listed for every operator, whatever it contains.
+    listed_for_all: Vec<Value>,
     locks: Vec<Value>,
     requests: Vec<String>,
     knobs: Knobs,
@@ -173,6 +175,12 @@ impl FakeApi {
             return;
         }
         s.definitions.push(def);
+    }
+
+    /// Fault injection: a misbehaving API that lists `def` for every operator
+    /// address, even one it does not name (the real API filters by address).
+    pub fn list_for_every_operator(&self, def: Value) {
+        self.shared.lock().listed_for_all.push(def);
     }
 
     /// The stored definition with this config hash.
@@ -343,6 +351,7 @@ async fn list_for_operator(
                     .and_then(Value::as_array)
                     .is_some_and(|ops| ops.iter().any(|o| lower(text(o, "address")) == want))
             })
+            .chain(s.listed_for_all.iter())
             .cloned()
             .collect()
     };

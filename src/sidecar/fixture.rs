@@ -129,6 +129,11 @@ impl ClusterFixture {
         })
     }
 
+    /// The creator's checksummed address (for `ACCEPT_INVITATIONS_FROM`).
+    pub fn creator_address(&self) -> String {
+        defn::address_of(&self.creator)
+    }
+
     /// The lower-case `0x` config hash.
     pub fn config_hash(&self) -> String {
         config_hash(&self.definition).unwrap_or_default()
@@ -211,6 +216,7 @@ impl ClusterFixture {
                 message: "Cluster definition not found".into(),
             })
         })?;
-        accept_invitation(api, &op.signer(), &current, &op.enr).await
+        let typed = defn::parse_definition(&current).map_err(|e| AcceptError::Definition(e.0))?;
+        accept_invitation(api, &op.signer(), &typed, &op.enr).await
     }
 }

@@ -130,7 +130,8 @@ impl NodeIdentity {
     /// copying it there when it lives elsewhere; refuses to replace a different key.
     pub fn install(&self, data_dir: &Path) -> Result<PathBuf, IdentityError> {
         let target = data_dir.join(ENR_KEY_FILE);
-        match std::fs::read_to_string(&target) {
+        // The existing file holds a private key: zeroized when dropped.
+        match std::fs::read_to_string(&target).map(zeroize::Zeroizing::new) {
             Ok(existing) => {
                 let same = defn::parse_secret_key(&existing)
                     .map(|k| defn::public_key(&k) == self.public_key)

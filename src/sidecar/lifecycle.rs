@@ -1,17 +1,20 @@
 //! The sidecar's life: an existing lock ends it at once; otherwise load the node
 //! identity, install the key, then poll the Obol API until a verified, fully
-//! signed definition for this node exists, accepting the invitation on the way
-//! when the operator key is available, and run the embedded DKG. A failed
-//! attempt leaves nothing behind and is retried; SIGTERM stops cleanly.
+//! signed, authorised definition for this node exists, accepting the chosen
+//! invitation on the way when the operator key and a policy allow it, and run
+//! the embedded DKG. A failed attempt leaves nothing behind and is retried;
+//! SIGTERM stops cleanly, except that outputs peers may depend on are kept.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::accept::{OperatorSigner, accept_invitation};
+use super::accept::{AcceptError, OperatorSigner, accept_invitation};
 use super::api::{ApiError, ObolApi, RetryPolicy};
 use super::artifacts::{
     self, LOCK_FILE, VALIDATOR_KEYS_DIR, lock_path, quarantine, remove_new_entries, snapshot,
@@ -19,14 +22,54 @@ use super::artifacts::{
 };
 use super::backoff::Backoff;
 use super::config::Config;
-use super::defn;
+use super::defn::{self, Definition};
 use super::identity::{IdentityError, NodeIdentity};
-use super::select::{Me, Status, classify, config_hash, describe, newest_first, text};
+use super::select::{Me, Policy, Status, bounded, classify, describe, order, text};
 
 /// Why a DKG attempt failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DkgRunError(pub String);
+#[error("{message}")]
+pub struct DkgRunError {
+    /// What went wrong (bounded: it may quote a peer).
+    pub message: String,
+    /// The ceremony had got so far (step 7 announced) that peers may have
+    /// committed their outputs: whatever this node wrote is kept (set aside,
+    /// never deleted), since the cluster's keys may depend on it.
+    pub keep_outputs: bool,
+}
+
+impl DkgRunError {
+    /// A failure before any peer could commit: the attempt is cleaned up.
+    pub fn new(message: impl Into<String>) -> Self {
+        DkgRunError {
+            message: bounded_message(&message.into()),
+            keep_outputs: false,
+        }
+    }
+
+    /// A failure once peers may have committed: this node's outputs are kept.
+    pub fn keeping_outputs(message: impl Into<String>) -> Self {
+        DkgRunError {
+            message: bounded_message(&message.into()),
+            keep_outputs: true,
+        }
+    }
+}
+
+/// Ceremony errors can quote peers; keep them to a few lines' worth.
+fn bounded_message(s: &str) -> String {
+    const MAX: usize = 2000;
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX)
+        .collect();
+    if s.chars().nth(MAX).is_some() {
+        format!("{one_line}…")
+    } else {
+        one_line
+    }
+}
 
 /// The embedded DKG ceremony, as the sidecar drives it.
 ///
@@ -67,6 +110,9 @@ pub enum SidecarError {
     /// The API client could not be created.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The configuration is inconsistent (normally caught by validation).
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// A file operation that must succeed failed.
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -90,11 +136,39 @@ enum Attempt {
     Cancelled,
 }
 
+/// Where the definition of an attempt came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Chosen from the API: the sidecar writes the definition file (and
+    /// removes it again after a failure).
+    Api,
+    /// `OUTPUT_DEFINITION_FILE` existed before the sidecar started: the
+    /// operator's file, used as it is and never removed.
+    LocalFile,
+}
+
 /// What one polling cycle found.
 struct Cycle {
-    ready: Option<Value>,
+    ready: Option<Definition>,
     fingerprint: u64,
     progressed: bool,
+}
+
+/// Counts for the one INFO line a cycle logs.
+#[derive(Debug, Default)]
+struct Tally {
+    ready: usize,
+    invited: usize,
+    waiting: usize,
+    rejected: usize,
+    unauthorised: usize,
+    not_ours: usize,
+}
+
+/// A verified candidate of the cycle.
+struct Valid {
+    def: Definition,
+    status: Status,
 }
 
 /// The sidecar: configuration, API client and DKG runner.
@@ -102,6 +176,8 @@ pub struct Sidecar<R> {
     config: Config,
     api: ObolApi,
     runner: R,
+    // Problems already reported, so each is logged once, not every cycle.
+    reported: Mutex<HashSet<String>>,
 }
 
 impl<R: DkgRunner> Sidecar<R> {
@@ -116,6 +192,7 @@ impl<R: DkgRunner> Sidecar<R> {
             config,
             api,
             runner,
+            reported: Mutex::default(),
         })
     }
 
@@ -125,7 +202,24 @@ impl<R: DkgRunner> Sidecar<R> {
             config,
             api,
             runner,
+            reported: Mutex::default(),
         }
+    }
+
+    /// The acceptance policy of the configuration.
+    fn policy(&self) -> Policy {
+        Policy {
+            target_config_hash: self.config.target_config_hash.clone(),
+            creators: self.config.accept_invitations_from.clone(),
+        }
+    }
+
+    /// True the first time `key` is seen: problems are logged once each.
+    fn first_report(&self, key: String) -> bool {
+        self.reported
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key)
     }
 
     /// Runs until the lock exists, a fatal error, or `cancel`.
@@ -141,12 +235,16 @@ impl<R: DkgRunner> Sidecar<R> {
         }
         let id = NodeIdentity::load(&cfg.enr_private_key_file, &cfg.enr_file)?;
         tracing::info!("Pod ENR loaded: {}", id.enr);
+        if cfg.operator_private_key_file.is_some() && !self.policy().is_set() {
+            return Err(SidecarError::Config(super::config::NO_POLICY.into()));
+        }
         let signer = match &cfg.operator_private_key_file {
             Some(p) => {
                 let s = OperatorSigner::load(p, &cfg.operator_address)?;
                 tracing::info!(
-                    "Operator key loaded for {}: invitations will be accepted automatically",
-                    s.address()
+                    "Operator key loaded for {}: invitations authorised by {} will be accepted automatically",
+                    s.address(),
+                    self.describe_policy()
                 );
                 Some(s)
             }
@@ -180,19 +278,34 @@ impl<R: DkgRunner> Sidecar<R> {
                         "Cluster definition already exists at {}. Proceeding to DKG...",
                         cfg.output_definition_file.display()
                     );
-                    match self.attempt(&def, false, &cancel).await? {
-                        Attempt::Done => return Ok(Outcome::Completed),
-                        Attempt::Cancelled => return Ok(Outcome::Cancelled),
-                        Attempt::Failed => {}
+                    // The operator's own file pins the cluster: retried, never replaced.
+                    let mut backoff = Backoff::new(cfg.backoff);
+                    loop {
+                        match self.attempt(&def, Source::LocalFile, &cancel).await? {
+                            Attempt::Done => return Ok(Outcome::Completed),
+                            Attempt::Cancelled => return Ok(Outcome::Cancelled),
+                            Attempt::Failed => {}
+                        }
+                        let delay = backoff.next_delay();
+                        tracing::info!(
+                            "Retrying the DKG with {} in {:.1} seconds",
+                            cfg.output_definition_file.display(),
+                            delay.as_secs_f64()
+                        );
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = cancel.cancelled() => return Ok(Outcome::Cancelled),
+                        }
                     }
                 }
                 Err(reason) => {
+                    let aside = set_aside(&cfg.output_definition_file)
+                        .map_err(io_err("cannot move aside", &cfg.output_definition_file))?;
                     tracing::warn!(
-                        "Ignoring the existing definition file {}: {reason}; removing it and polling the Obol API",
-                        cfg.output_definition_file.display()
+                        "Not using the existing definition file {}: {reason}; moved it to {} (kept, not deleted) and polling the Obol API",
+                        cfg.output_definition_file.display(),
+                        aside.display()
                     );
-                    artifacts::remove_path(&cfg.output_definition_file)
-                        .map_err(io_err("cannot remove", &cfg.output_definition_file))?;
                 }
             }
         }
@@ -203,7 +316,7 @@ impl<R: DkgRunner> Sidecar<R> {
             if cancel.is_cancelled() {
                 return Ok(Outcome::Cancelled);
             }
-            tracing::info!(
+            tracing::debug!(
                 "Starting new polling cycle... (current delay before next cycle: {:.0}s)",
                 backoff.current().as_secs_f64()
             );
@@ -219,7 +332,7 @@ impl<R: DkgRunner> Sidecar<R> {
                     }
                     last_fingerprint = Some(c.fingerprint);
                     if let Some(def) = c.ready {
-                        match self.attempt(&def, true, &cancel).await? {
+                        match self.attempt(&def, Source::Api, &cancel).await? {
                             Attempt::Done => return Ok(Outcome::Completed),
                             Attempt::Cancelled => return Ok(Outcome::Cancelled),
                             // Peers restart together after a failed ceremony: retry promptly.
@@ -230,7 +343,7 @@ impl<R: DkgRunner> Sidecar<R> {
                 Err(e) => tracing::warn!("Polling the Obol API failed: {e}"),
             }
             let delay = backoff.next_delay();
-            tracing::info!(
+            tracing::debug!(
                 "Polling cycle complete. Retrying in {:.1} seconds...",
                 delay.as_secs_f64()
             );
@@ -350,29 +463,53 @@ impl<R: DkgRunner> Sidecar<R> {
         }
     }
 
+    /// The policy in words, for the start-up line.
+    fn describe_policy(&self) -> String {
+        let p = self.policy();
+        let mut parts = Vec::new();
+        if let Some(t) = &p.target_config_hash {
+            parts.push(format!("TARGET_CONFIG_HASH {t}"));
+        }
+        if !p.creators.is_empty() {
+            parts.push(format!(
+                "ACCEPT_INVITATIONS_FROM [{}]",
+                p.creators.join(", ")
+            ));
+        }
+        parts.join(" or ")
+    }
+
     /// Checks a definition file found on disk at start-up.
-    fn local_definition(&self, me: &Me) -> Result<Value, String> {
-        let bytes = std::fs::read(&self.config.output_definition_file)
-            .map_err(|e| format!("cannot read it ({e})"))?;
-        let def: Value =
-            serde_json::from_slice(&bytes).map_err(|e| format!("not valid JSON ({e})"))?;
+    fn local_definition(&self, me: &Me) -> Result<Definition, String> {
+        let file = &self.config.output_definition_file;
+        let len = std::fs::metadata(file)
+            .map_err(|e| format!("cannot read it ({e})"))?
+            .len();
+        if len > super::api::MAX_BODY_BYTES as u64 {
+            return Err(format!(
+                "larger than {} MiB",
+                super::api::MAX_BODY_BYTES >> 20
+            ));
+        }
+        let bytes = std::fs::read(file).map_err(|e| format!("cannot read it ({e})"))?;
+        let def = defn::parse_definition_bytes(&bytes).map_err(|e| bounded(&e.0))?;
         if let Some(t) = &self.config.target_config_hash
-            && config_hash(&def).as_deref() != Some(t.as_str())
+            && &defn::config_hash_hex(&def) != t
         {
             return Err(format!("its config hash is not TARGET_CONFIG_HASH {t}"));
         }
         match classify(&def, me) {
             Status::Ready => {}
-            other => return Err(format!("not ready for this node ({other:?})")),
+            other => return Err(bounded(&format!("not ready for this node ({other:?})"))),
         }
-        defn::verified_for_dkg(&def).map_err(|e| format!("fails verification: {e}"))
+        defn::verified_for_dkg(&def).map_err(|e| format!("fails verification: {}", bounded(&e.0)))
     }
 
-    /// One polling cycle.
-    async fn poll(&self, me: &Me, signer: Option<&OperatorSigner>) -> Result<Cycle, ApiError> {
+    /// The definitions this cycle considers: the pinned one, or every page of
+    /// the operator's listing.
+    async fn fetch_candidates(&self) -> Result<Vec<Value>, ApiError> {
         let cfg = &self.config;
-        let op = &cfg.operator_address;
-        let mut defs = match &cfg.target_config_hash {
+        Ok(match &cfg.target_config_hash {
             Some(h) => match self.api.definition(h).await? {
                 Some(d) => vec![d],
                 None => {
@@ -383,138 +520,274 @@ impl<R: DkgRunner> Sidecar<R> {
                 }
             },
             None => {
-                let d = self.api.operator_definitions(op, cfg.page_limit).await?;
-                if d.is_empty() {
-                    tracing::info!("No invite found for operator {op}");
-                } else {
-                    tracing::info!("Found {} cluster definition(s) for operator {op}", d.len());
-                }
-                d
+                self.api
+                    .operator_definitions(&cfg.operator_address, cfg.page_limit)
+                    .await?
             }
-        };
-        newest_first(&mut defs);
-        for (i, d) in defs.iter().enumerate() {
-            tracing::debug!("  {}. {}", i + 1, describe(d));
-        }
+        })
+    }
 
+    /// Logs `msg` at warn level the first time `key` is reported, else at debug.
+    fn warn_once(&self, key: String, msg: &str) {
+        if self.first_report(key) {
+            tracing::warn!("{msg}");
+        } else {
+            tracing::debug!("{msg}");
+        }
+    }
+
+    /// One polling cycle: every candidate is parsed once, classified, verified
+    /// and checked against the policy; problems are reported once per
+    /// definition and skipped, so no bad entry hides a good one.
+    async fn poll(&self, me: &Me, signer: Option<&OperatorSigner>) -> Result<Cycle, ApiError> {
+        let cfg = &self.config;
+        let op = &cfg.operator_address;
+        let policy = self.policy();
+        let served = self.fetch_candidates().await?;
+
+        let mut tally = Tally::default();
         let mut seen: Vec<(String, String)> = Vec::new();
-        let mut ready: Option<Value> = None;
-        let mut invitation: Option<&Value> = None;
-        for def in &defs {
-            let hash = config_hash(def).unwrap_or_default();
+        let mut ready: Vec<Definition> = Vec::new();
+        let mut pending: Vec<Valid> = Vec::new();
+        for (i, raw) in served.iter().enumerate() {
+            let def = match defn::parse_definition(raw) {
+                Ok(d) => d,
+                Err(e) => {
+                    tally.rejected += 1;
+                    let mut h = DefaultHasher::new();
+                    raw.to_string().hash(&mut h);
+                    let key = format!("unreadable:{:x}", h.finish());
+                    seen.push((key.clone(), "unreadable".into()));
+                    self.warn_once(
+                        key,
+                        &format!(
+                            "REJECTED definition #{} ({}): {}; it will never be used",
+                            i + 1,
+                            bounded(text(raw, "config_hash")),
+                            bounded(&e.0)
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let hash = defn::config_hash_hex(&def);
+            let key = format!("{hash}:{}", hex::encode(&def.definition_hash));
+            tracing::debug!("  {}. {}", i + 1, describe(&def));
             if let Some(t) = &cfg.target_config_hash
                 && &hash != t
             {
-                tracing::warn!(
-                    "Obol API returned definition {hash} when asked for {t}; ignoring it"
+                tally.not_ours += 1;
+                self.warn_once(
+                    format!("not-target:{key}"),
+                    &format!(
+                        "Obol API returned definition {} when asked for {t}; ignoring it",
+                        bounded(&hash)
+                    ),
                 );
                 continue;
             }
-            if let Some(want) = cfg.chain_id {
-                match defn::chain_id(text(def, "fork_version")) {
-                    Ok(c) if c == want => {}
-                    _ => {
-                        tracing::info!(
-                            "Ignoring definition {hash}: fork_version {} is not chain {want} (CHAIN_ID)",
-                            text(def, "fork_version")
-                        );
-                        continue;
-                    }
-                }
+            if let Some(want) = cfg.chain_id
+                && !defn::chain_id(&defn::fork_version_hex(&def)).is_ok_and(|c| c == want)
+            {
+                tally.not_ours += 1;
+                tracing::debug!(
+                    "Ignoring definition {}: fork_version {} is not chain {want} (CHAIN_ID)",
+                    bounded(&hash),
+                    defn::fork_version_hex(&def)
+                );
+                continue;
             }
-            let status = classify(def, me);
-            seen.push((hash.clone(), format!("{status:?}")));
+            let status = classify(&def, me);
+            seen.push((key.clone(), format!("{status:?}")));
             match status {
-                Status::Ready => {
-                    if ready.is_some() {
-                        tracing::info!("Also fully signed, but older: {}", describe(def));
-                        continue;
-                    }
-                    match defn::verified_for_dkg(def) {
-                        Ok(checked) => {
-                            let n = def
-                                .get("operators")
-                                .and_then(Value::as_array)
-                                .map_or(0, Vec::len);
-                            tracing::info!(
-                                "All {n} operators have signed {}. Definition ready for DKG!",
-                                describe(def)
-                            );
-                            ready = Some(checked);
-                        }
-                        Err(e) => tracing::error!(
-                            "REJECTED definition {hash}: it fails verification ({e}); it will never be used"
-                        ),
-                    }
-                }
-                Status::WaitingForOthers { signed, total } => tracing::info!(
-                    "Waiting for other operators on {}: {signed} of {total} have signed",
-                    describe(def)
-                ),
-                Status::NeedsOurAcceptance => {
-                    if invitation.is_none() {
-                        invitation = Some(def);
-                    }
-                }
-                Status::EnrMismatch { found } => tracing::warn!(
-                    "ENR MISMATCH: operator {op} accepted {} with ENR {found}, but this node's ENR is {}; ignoring it",
-                    describe(def),
-                    me.enr
-                ),
                 Status::NotOurs => {
+                    tally.not_ours += 1;
                     if cfg.target_config_hash.is_some() {
-                        tracing::error!(
-                            "ENR MISMATCH: definition {hash} (TARGET_CONFIG_HASH) lists neither operator {op} nor this node's ENR {}",
-                            me.enr
-                        );
+                        if self.first_report(format!("not-ours:{key}")) {
+                            tracing::error!(
+                                "ENR MISMATCH: definition {hash} (TARGET_CONFIG_HASH) lists neither operator {op} nor this node's ENR {}",
+                                me.enr
+                            );
+                        }
                     } else {
-                        tracing::debug!("Definition {hash} is not for this operator");
+                        tracing::debug!("Definition {} is not for this operator", bounded(&hash));
                     }
+                }
+                Status::EnrMismatch { found } => {
+                    tally.not_ours += 1;
+                    self.warn_once(
+                        format!("mismatch:{key}"),
+                        &format!(
+                            "ENR MISMATCH: operator {op} accepted {} with ENR {found}, but this node's ENR is {}; ignoring it",
+                            describe(&def),
+                            me.enr
+                        ),
+                    );
                 }
                 Status::Malformed(reason) => {
-                    tracing::warn!("Ignoring definition {hash}: {reason}")
+                    tally.rejected += 1;
+                    self.warn_once(
+                        format!("malformed:{key}"),
+                        &format!(
+                            "REJECTED definition {}: {}; it will never be used",
+                            describe(&def),
+                            bounded(&reason)
+                        ),
+                    );
+                }
+                Status::Ready => {
+                    // Nobody consented to an unsigned (ENR-mode) definition:
+                    // only the user's own pin makes it usable.
+                    if defn::is_unsigned(&def) && !policy.pinned(&def) {
+                        tally.unauthorised += 1;
+                        self.warn_once(
+                            format!("unsigned:{key}"),
+                            &format!(
+                                "Not using {}: no operator signed this ENR-mode definition; set TARGET_CONFIG_HASH={hash} to use it",
+                                describe(&def)
+                            ),
+                        );
+                        continue;
+                    }
+                    match defn::verified_for_dkg(&def) {
+                        Err(e) => {
+                            tally.rejected += 1;
+                            if self.first_report(format!("rejected:{key}")) {
+                                tracing::error!(
+                                    "REJECTED definition {}: it fails verification ({}); it will never be used",
+                                    describe(&def),
+                                    bounded(&e.0)
+                                );
+                            }
+                        }
+                        Ok(checked) => match policy.check(&checked) {
+                            Ok(()) => {
+                                tally.ready += 1;
+                                ready.push(checked);
+                            }
+                            Err(why) => {
+                                tally.unauthorised += 1;
+                                self.warn_once(
+                                    format!("unauthorised:{key}"),
+                                    &format!(
+                                        "Not using fully signed definition {}: {why}",
+                                        describe(&def)
+                                    ),
+                                );
+                            }
+                        },
+                    }
+                }
+                Status::NeedsOurAcceptance | Status::WaitingForOthers { .. } => {
+                    let invited = status == Status::NeedsOurAcceptance;
+                    if let Err(e) = defn::verify_invitation_typed(&def) {
+                        tally.rejected += 1;
+                        if self.first_report(format!("rejected:{key}")) {
+                            tracing::error!(
+                                "REJECTED {} {}: it fails verification ({}); {}",
+                                if invited { "invitation" } else { "definition" },
+                                describe(&def),
+                                bounded(&e.0),
+                                if invited {
+                                    "not accepting it"
+                                } else {
+                                    "it will never be used"
+                                }
+                            );
+                        }
+                        continue;
+                    }
+                    if let Err(why) = policy.check(&def) {
+                        tally.unauthorised += 1;
+                        self.warn_once(
+                            format!("unauthorised:{key}"),
+                            &format!(
+                                "Not {} {}: {why}",
+                                if invited {
+                                    "accepting invitation"
+                                } else {
+                                    "waiting for"
+                                },
+                                describe(&def)
+                            ),
+                        );
+                        continue;
+                    }
+                    if invited {
+                        tally.invited += 1;
+                    } else {
+                        tally.waiting += 1;
+                    }
+                    pending.push(Valid { def, status });
                 }
             }
         }
+        order(&mut ready, |d| d);
+        order(&mut pending, |v| &v.def);
+
+        let summary = format!(
+            "{} ready, {} invited, {} waiting, {} rejected, {} not authorised, {} not ours",
+            tally.ready,
+            tally.invited,
+            tally.waiting,
+            tally.rejected,
+            tally.unauthorised,
+            tally.not_ours
+        );
+        if served.is_empty() {
+            if cfg.target_config_hash.is_none() {
+                tracing::info!("No invite found for operator {op}");
+            }
+        } else {
+            tracing::info!(
+                "Found {} cluster definition(s) for operator {op}: {summary}",
+                served.len()
+            );
+        }
 
         let mut progressed = false;
-        if ready.is_none() {
-            if let Some(inv) = invitation {
-                match signer {
-                    Some(s) => {
-                        if let Some(updated) = self.accept(s, me, inv).await {
-                            progressed = true;
-                            if classify(&updated, me) == Status::Ready
-                                && let Ok(checked) = defn::verified_for_dkg(&updated)
-                            {
-                                tracing::info!(
-                                    "Every operator has now signed {}. Definition ready for DKG!",
-                                    describe(&checked)
-                                );
-                                ready = Some(checked);
-                            }
-                        }
-                    }
-                    None => tracing::info!(
-                        "Operator {op} is invited to {} but has not accepted yet. Accept at {} with ENR {}, or set OPERATOR_PRIVATE_KEY_FILE to accept automatically.",
-                        describe(inv),
-                        launchpad_link(inv),
-                        me.enr
-                    ),
-                }
+        let mut chosen = ready.into_iter().next();
+        if let Some(r) = &chosen {
+            tracing::info!(
+                "All {} operators have signed {}. Definition ready for DKG!",
+                r.operators.len(),
+                describe(r)
+            );
+            if cfg.target_config_hash.is_none() {
+                // The listing may be stale or abridged: use the copy served by hash.
+                chosen = Some(self.refreshed(me, &policy, r).await);
             }
-        } else if cfg.target_config_hash.is_none() {
-            // The listing may be stale or abridged: use the definition served by hash.
-            if let Some(r) = &ready {
-                let hash = config_hash(r).unwrap_or_default();
-                match self.api.definition(&hash).await {
-                    Ok(Some(fresh)) if classify(&fresh, me) == Status::Ready => {
-                        if let Ok(checked) = defn::verified_for_dkg(&fresh) {
-                            ready = Some(checked);
-                        }
+        } else {
+            for cand in &pending {
+                let def = &cand.def;
+                if let Status::WaitingForOthers { signed, total } = cand.status {
+                    // The newest valid one we accepted: nothing older is accepted meanwhile.
+                    tracing::info!(
+                        "Waiting for other operators on {}: {signed} of {total} have signed",
+                        describe(def)
+                    );
+                    break;
+                }
+                let Some(s) = signer else {
+                    if self.first_report(format!("manual:{}", defn::config_hash_hex(def))) {
+                        tracing::info!(
+                            "Operator {op} is invited to {} but has not accepted yet. Accept at {} with ENR {}, or set OPERATOR_PRIVATE_KEY_FILE (with TARGET_CONFIG_HASH or ACCEPT_INVITATIONS_FROM) to accept automatically.",
+                            describe(def),
+                            launchpad_link(def),
+                            me.enr
+                        );
                     }
-                    Ok(_) => tracing::debug!("Using the listed copy of {hash}"),
-                    Err(e) => tracing::debug!("Using the listed copy of {hash}: {e}"),
+                    break;
+                };
+                match self.accept(s, me, def).await {
+                    Ok(updated) => {
+                        progressed = true;
+                        chosen = updated;
+                        break;
+                    }
+                    // The API refuses this one for good (e.g. 404): the next may work.
+                    Err(permanent) if permanent => continue,
+                    Err(_) => break,
                 }
             }
         }
@@ -523,52 +796,109 @@ impl<R: DkgRunner> Sidecar<R> {
         seen.sort();
         seen.hash(&mut h);
         Ok(Cycle {
-            ready,
+            ready: chosen,
             fingerprint: h.finish(),
             progressed,
         })
     }
 
-    /// Accepts `inv` after checking it is genuine; `None` when it failed (logged).
-    async fn accept(&self, s: &OperatorSigner, me: &Me, inv: &Value) -> Option<Value> {
-        let hash = config_hash(inv).unwrap_or_default();
-        if let Err(e) = defn::verify_invitation(inv) {
-            tracing::error!(
-                "REJECTED invitation {hash}: it fails verification ({e}); not accepting it"
-            );
-            return None;
+    /// The ready definition `listed` as served by hash, when that copy is
+    /// still ready, valid and authorised; otherwise the listed copy.
+    async fn refreshed(&self, me: &Me, policy: &Policy, listed: &Definition) -> Definition {
+        let hash = defn::config_hash_hex(listed);
+        let fresh = match self.api.definition(&hash).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return listed.clone(),
+            Err(e) => {
+                tracing::debug!("Using the listed copy of {hash}: {e}");
+                return listed.clone();
+            }
+        };
+        match defn::parse_definition(&fresh) {
+            Ok(d)
+                if defn::config_hash_hex(&d) == hash
+                    && classify(&d, me) == Status::Ready
+                    && (!defn::is_unsigned(&d) || policy.pinned(&d)) =>
+            {
+                match defn::verified_for_dkg(&d) {
+                    Ok(checked) if policy.check(&checked).is_ok() => checked,
+                    _ => listed.clone(),
+                }
+            }
+            _ => {
+                tracing::debug!("Using the listed copy of {hash}");
+                listed.clone()
+            }
         }
+    }
+
+    /// Accepts the verified, authorised invitation `inv`. `Ok` carries the
+    /// definition when the acceptance made it ready; `Err(true)` when the API
+    /// refused it permanently (reported once), `Err(false)` for a transient
+    /// failure worth retrying next cycle.
+    async fn accept(
+        &self,
+        s: &OperatorSigner,
+        me: &Me,
+        inv: &Definition,
+    ) -> Result<Option<Definition>, bool> {
+        let hash = defn::config_hash_hex(inv);
         tracing::info!(
             "Accepting invitation {} as operator {} with ENR {}",
             describe(inv),
             s.address(),
             me.enr
         );
-        match accept_invitation(&self.api, s, inv, &me.enr).await {
-            Ok(updated) => {
-                tracing::info!("Accepted invitation {hash}");
-                Some(updated)
-            }
+        let updated = match accept_invitation(&self.api, s, inv, &me.enr).await {
+            Ok(v) => v,
             Err(e) => {
-                tracing::warn!("Could not accept invitation {hash}: {e}");
-                None
+                let permanent = match &e {
+                    AcceptError::Api(a) => !a.is_transient(),
+                    AcceptError::Definition(_) => true,
+                };
+                let msg = format!(
+                    "Could not accept invitation {hash}: {}",
+                    bounded(&e.to_string())
+                );
+                if permanent {
+                    self.warn_once(format!("accept-failed:{hash}"), &msg);
+                } else {
+                    tracing::warn!("{msg}");
+                }
+                return Err(permanent);
             }
-        }
+        };
+        tracing::info!("Accepted invitation {hash}");
+        let ready = defn::parse_definition(&updated)
+            .ok()
+            .filter(|d| defn::config_hash_hex(d) == hash && classify(d, me) == Status::Ready);
+        Ok(ready.and_then(|d| match defn::verified_for_dkg(&d) {
+            Ok(checked) => {
+                tracing::info!(
+                    "Every operator has now signed {}. Definition ready for DKG!",
+                    describe(&checked)
+                );
+                Some(checked)
+            }
+            Err(_) => None,
+        }))
     }
 
-    /// One DKG attempt; removes everything it created when it fails.
+    /// One DKG attempt. A failure removes what the attempt created (the
+    /// definition file only if the sidecar wrote it), unless peers may have
+    /// committed by then: this node's outputs are then kept, never removed.
     async fn attempt(
         &self,
-        def: &Value,
-        write_definition: bool,
+        def: &Definition,
+        source: Source,
         cancel: &CancellationToken,
     ) -> Result<Attempt, SidecarError> {
         let cfg = &self.config;
         let file = &cfg.output_definition_file;
         let before = snapshot(&cfg.data_dir)
             .map_err(io_err("cannot list the data directory", &cfg.data_dir))?;
-        if write_definition {
-            let mut bytes = serde_json::to_vec_pretty(def).map_err(|e| SidecarError::Io {
+        if source == Source::Api {
+            let mut bytes = defn::definition_bytes(def).map_err(|e| SidecarError::Io {
                 what: "cannot encode the definition for",
                 path: file.clone(),
                 source: std::io::Error::other(e),
@@ -592,13 +922,42 @@ impl<R: DkgRunner> Sidecar<R> {
                 return Ok(Attempt::Done);
             }
             Ok(()) => tracing::error!("The DKG finished without writing {}", lock.display()),
+            Err(e) if e.keep_outputs => {
+                if lock.is_file() {
+                    tracing::error!(
+                        "The DKG reported a failure after this node's outputs were committed ({e}); they are kept: peers may hold keys of the same cluster"
+                    );
+                    return Ok(Attempt::Done);
+                }
+                tracing::error!(
+                    "DKG process failed after step 7, when peers may already have written their keys ({e})"
+                );
+                let outputs = stale_outputs(&cfg.data_dir)
+                    .map_err(io_err("cannot list the data directory", &cfg.data_dir))?;
+                if !outputs.is_empty() {
+                    let moved = quarantine(&cfg.data_dir, &outputs)
+                        .map_err(io_err("cannot set aside the DKG outputs in", &cfg.data_dir))?;
+                    tracing::warn!(
+                        "Kept what this attempt wrote in {} (not deleted: it may be needed to recover the cluster's keys)",
+                        moved.display()
+                    );
+                }
+                if source == Source::Api {
+                    artifacts::remove_path(file).map_err(io_err("cannot remove", file))?;
+                }
+                return Ok(if cancel.is_cancelled() {
+                    Attempt::Cancelled
+                } else {
+                    Attempt::Failed
+                });
+            }
             Err(e) => tracing::error!("DKG process failed: {e}"),
         }
         let mut removed = remove_new_entries(&cfg.data_dir, &before).map_err(io_err(
             "cannot clean up the failed DKG attempt in",
             &cfg.data_dir,
         ))?;
-        if file.exists() {
+        if source == Source::Api && file.exists() {
             artifacts::remove_path(file).map_err(io_err("cannot remove", file))?;
             if !removed.contains(file) {
                 removed.push(file.clone());
@@ -617,15 +976,29 @@ impl<R: DkgRunner> Sidecar<R> {
     }
 }
 
+/// Moves an unusable file the sidecar did not create to
+/// `<name>.unusable-<time>` beside it, so nothing an operator put there is lost.
+fn set_aside(file: &Path) -> std::io::Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".unusable-{stamp}"));
+    let target = file.with_file_name(name);
+    std::fs::rename(file, &target)?;
+    Ok(target)
+}
+
 /// The Launchpad page where an operator accepts a definition.
-pub fn launchpad_link(def: &Value) -> String {
-    let prefix = match defn::network_name(text(def, "fork_version")) {
+pub fn launchpad_link(def: &Definition) -> String {
+    let prefix = match defn::network_name(&defn::fork_version_hex(def)) {
         Some("mainnet") | None => String::new(),
         Some(n) => format!("{n}."),
     };
     format!(
         "https://{prefix}launchpad.obol.org/dv#{}",
-        config_hash(def).unwrap_or_default()
+        defn::config_hash_hex(def)
     )
 }
 
@@ -640,8 +1013,8 @@ impl DkgRunner for UnavailableDkg {
         _data_dir: &Path,
         _cancel: CancellationToken,
     ) -> Result<(), DkgRunError> {
-        Err(DkgRunError(
-            "the embedded DKG is not available in this build".into(),
+        Err(DkgRunError::new(
+            "the embedded DKG is not available in this build",
         ))
     }
 }

@@ -1,16 +1,18 @@
-//! Which definitions are for this node, and in which state.
+//! Which definitions are for this node, in which state, which are authorised,
+//! and which one to use.
 //!
 //! A definition is ours when an operator entry carries our operator address
 //! (case-insensitive) or, in ENR-mode definitions without addresses, our ENR.
-//! Each definition is classified on its own, so one malformed entry never hides
-//! the others (the original aborted the page on a `null` address). Ordering is
-//! newest first by `timestamp`. Cryptographic verification is not done here:
-//! a `Ready` definition still goes through `defn::verify_definition`.
+//! Each definition is parsed once (`defn::parse_definition`) and classified on
+//! its own, so one malformed or forged entry never hides the others. Among the
+//! valid, authorised candidates the choice is deterministic and the same on
+//! every node of a cluster: newest `timestamp` first, ties broken by the lowest
+//! config hash ([`order`]).
 
 use serde_json::Value;
 
 use super::config::is_address;
-
+use super::defn::{self, Definition};
 /// Who we are, for matching operator entries.
 #[derive(Debug, Clone)]
 pub struct Me {
@@ -37,7 +39,7 @@ impl Me {
 /// The state of one definition with respect to this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
-    /// Every operator signed (or an ENR-mode definition), ours with our ENR.
+    /// Every operator signed (or an unsigned ENR-mode definition), ours with our ENR.
     Ready,
     /// We signed with our ENR; other operators have not yet.
     WaitingForOthers {
@@ -67,48 +69,42 @@ pub fn text<'a>(v: &'a Value, key: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// The definition's `config_hash`, lower-cased, if it is well-formed.
+/// The `config_hash` field of a served JSON definition, lower-cased, if it is
+/// well-formed. Only for routing (the fake API, de-duplicating pages): what
+/// the sidecar checks and signs comes from the typed parse.
 pub fn config_hash(def: &Value) -> Option<String> {
     let h = text(def, "config_hash");
     let hex = h.strip_prefix("0x")?;
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| h.to_ascii_lowercase())
 }
 
-fn signed(op: &Value) -> bool {
-    !text(op, "enr_signature").is_empty() && !text(op, "config_signature").is_empty()
+fn signed(op: &crate::lock::definition::Operator) -> bool {
+    !op.enr_signature.is_empty() && !op.config_signature.is_empty()
 }
 
-/// Classifies one definition for `me`.
-pub fn classify(def: &Value, me: &Me) -> Status {
-    if !def.is_object() {
-        return Status::Malformed("not a JSON object".into());
-    }
-    if config_hash(def).is_none() {
+/// Classifies one parsed definition for `me`.
+pub fn classify(def: &Definition, me: &Me) -> Status {
+    if def.config_hash.len() != 32 {
         return Status::Malformed("missing or malformed config_hash".into());
     }
-    let Some(ops) = def.get("operators").and_then(Value::as_array) else {
-        return Status::Malformed("no operators array".into());
-    };
+    let ops = &def.operators;
     if ops.is_empty() {
         return Status::Malformed("no operators".into());
     }
-    if ops.iter().any(|o| !o.is_object()) {
-        return Status::Malformed("an operator entry is not an object".into());
-    }
     let total = ops.len();
     let n_signed = ops.iter().filter(|o| signed(o)).count();
-    let by_address: Vec<&Value> = ops
+    let by_address: Vec<_> = ops
         .iter()
         .filter(|o| {
-            let a = text(o, "address");
+            let a = o.address.trim();
             is_address(a) && a.eq_ignore_ascii_case(me.operator_address.trim())
         })
         .collect();
 
     if by_address.is_empty() {
         // ENR-mode definitions have no addresses: we are in them by ENR alone.
-        let enr_mode = ops.iter().all(|o| text(o, "address").is_empty());
-        if enr_mode && ops.iter().any(|o| me.enr_matches(text(o, "enr"))) {
+        let enr_mode = ops.iter().all(|o| o.address.trim().is_empty());
+        if enr_mode && ops.iter().any(|o| me.enr_matches(&o.enr)) {
             return if n_signed == 0 {
                 Status::Ready
             } else {
@@ -119,7 +115,7 @@ pub fn classify(def: &Value, me: &Me) -> Status {
     }
 
     // Prefer an entry that already carries our ENR, then one still open.
-    if let Some(mine) = by_address.iter().find(|o| me.enr_matches(text(o, "enr"))) {
+    if let Some(mine) = by_address.iter().find(|o| me.enr_matches(&o.enr)) {
         if !signed(mine) {
             return Status::NeedsOurAcceptance;
         }
@@ -134,38 +130,125 @@ pub fn classify(def: &Value, me: &Me) -> Status {
     }
     if by_address
         .iter()
-        .any(|o| text(o, "enr").is_empty() || !signed(o))
+        .any(|o| o.enr.trim().is_empty() || !signed(o))
     {
         return Status::NeedsOurAcceptance;
     }
     Status::EnrMismatch {
         found: by_address
             .first()
-            .map(|o| text(o, "enr").to_string())
+            .map(|o| bounded(&o.enr))
             .unwrap_or_default(),
     }
 }
 
-/// Sorts definitions newest first by `timestamp` (RFC 3339); entries without a
-/// readable timestamp go last, keeping API order among equals.
+/// Sorts JSON definitions newest first by `timestamp` (RFC 3339); entries
+/// without a readable timestamp go last, keeping API order among equals. The
+/// fake API serves its listing in this order.
 pub fn newest_first(defs: &mut [Value]) {
-    defs.sort_by_cached_key(|d| {
-        let ts = chrono::DateTime::parse_from_rfc3339(text(d, "timestamp"))
-            .map(|t| t.timestamp_millis())
-            .unwrap_or(i64::MIN);
-        std::cmp::Reverse(ts)
-    });
+    defs.sort_by_cached_key(|d| std::cmp::Reverse(millis(text(d, "timestamp"))));
+}
+
+fn millis(ts: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(ts.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// The sort key of [`order`]: newest first, unreadable timestamps last, then
+/// the lowest config hash. Only signed content goes in, so every node of a
+/// cluster orders the same definitions the same way.
+pub fn order_key(d: &Definition) -> (std::cmp::Reverse<Option<i64>>, Vec<u8>) {
+    (
+        std::cmp::Reverse(millis(&d.timestamp)),
+        d.config_hash.clone(),
+    )
+}
+
+/// Sorts candidates into the sidecar's deterministic preference order.
+pub fn order<T>(items: &mut [T], def: impl Fn(&T) -> &Definition) {
+    items.sort_by_cached_key(|t| order_key(def(t)));
+}
+
+/// Which definitions the user authorised: `TARGET_CONFIG_HASH`, creators in
+/// `ACCEPT_INVITATIONS_FROM`, or neither (then every verified definition
+/// that a human signed on the Launchpad qualifies, and nothing is signed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Lower-case `0x` config hash.
+    pub target_config_hash: Option<String>,
+    /// Lower-case `0x` creator addresses.
+    pub creators: Vec<String>,
+}
+
+impl Policy {
+    /// Whether any restriction was configured.
+    pub fn is_set(&self) -> bool {
+        self.target_config_hash.is_some() || !self.creators.is_empty()
+    }
+
+    /// Whether the user pinned this exact definition.
+    pub fn pinned(&self, d: &Definition) -> bool {
+        self.target_config_hash
+            .as_deref()
+            .is_some_and(|t| t == defn::config_hash_hex(d))
+    }
+
+    /// `Ok` when `d` (whose creator signature has been verified) is authorised;
+    /// otherwise why not. Without any policy everything is authorised.
+    pub fn check(&self, d: &Definition) -> Result<(), String> {
+        if !self.is_set() || self.pinned(d) {
+            return Ok(());
+        }
+        let creator = d.creator.address.trim();
+        if !creator.is_empty()
+            && self
+                .creators
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(creator))
+        {
+            return Ok(());
+        }
+        Err(match (&self.target_config_hash, self.creators.is_empty()) {
+            (Some(t), true) => format!("it is not TARGET_CONFIG_HASH {t}"),
+            _ => format!(
+                "its creator {} is not in ACCEPT_INVITATIONS_FROM",
+                if creator.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    bounded(creator)
+                }
+            ),
+        })
+    }
+}
+
+/// At most this many characters of API- or peer-controlled text go into a log line.
+pub const MAX_LOGGED_CHARS: usize = 200;
+
+/// `s` made safe for one log line: control characters (newlines that could
+/// forge log lines) replaced, and cut to [`MAX_LOGGED_CHARS`].
+pub fn bounded(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_LOGGED_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(MAX_LOGGED_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// One line describing a definition for logs.
-pub fn describe(def: &Value) -> String {
+pub fn describe(def: &Definition) -> String {
     format!(
         "{} ({:?}, created {})",
-        config_hash(def).unwrap_or_else(|| "<no config_hash>".into()),
-        text(def, "name"),
-        match text(def, "timestamp") {
-            "" => "at an unknown time",
-            t => t,
+        bounded(&defn::config_hash_hex(def)),
+        bounded(&def.name),
+        match def.timestamp.trim() {
+            "" => "at an unknown time".to_string(),
+            t => bounded(t),
         }
     )
 }
@@ -185,8 +268,12 @@ mod tests {
         }
     }
 
-    fn def(ops: Value) -> Value {
-        json!({"config_hash": format!("0x{}", "ab".repeat(32)), "operators": ops})
+    fn raw(ops: Value) -> Value {
+        json!({"version": "v1.10.0", "config_hash": format!("0x{}", "ab".repeat(32)), "operators": ops})
+    }
+
+    fn def(ops: Value) -> Definition {
+        defn::parse_definition(&raw(ops)).unwrap()
     }
 
     fn op(addr: &str, enr: &str, signed: bool) -> Value {
@@ -248,14 +335,31 @@ mod tests {
         }
         for bad in [
             json!(null),
-            json!({"operators": []}),
-            json!({"config_hash": "0x12", "operators": [op(ours, "", false)]}),
-            def(json!([])),
-            def(json!(["x"])),
-            def(json!({})),
+            json!({"version": "v1.10.0", "operators": []}),
+            json!({"version": "v1.10.0", "config_hash": "0x12", "operators": [op(ours, "", false)]}),
+            raw(json!([])),
+            raw(json!(["x"])),
+            raw(json!({})),
+            json!({"config_hash": format!("0x{}", "ab".repeat(32)), "operators": [op(ours, "", false)]}),
         ] {
-            assert!(matches!(classify(&bad, &m), Status::Malformed(_)), "{bad}");
+            let malformed = defn::parse_definition(&bad)
+                .map(|d| matches!(classify(&d, &m), Status::Malformed(_)))
+                .unwrap_or(true);
+            assert!(malformed, "{bad}");
         }
+    }
+
+    /// The typed parse is charon's: a later case-variant key wins, so the
+    /// hash the sidecar classifies and signs is the one verification saw.
+    #[test]
+    fn duplicate_keys_read_as_charon_reads_them() {
+        let real = format!("0x{}", "cd".repeat(32));
+        let bytes = format!(
+            r#"{{"version":"v1.10.0","config_hash":"0x{}","Config_Hash":"{real}","operators":[]}}"#,
+            "ee".repeat(32)
+        );
+        let d = defn::parse_definition_bytes(bytes.as_bytes()).unwrap();
+        assert_eq!(defn::config_hash_hex(&d), real);
     }
 
     #[test]
@@ -278,5 +382,78 @@ mod tests {
         newest_first(&mut v);
         let order: Vec<u64> = v.iter().map(|d| d["n"].as_u64().unwrap()).collect();
         assert_eq!(order, [3, 5, 1, 2, 4]);
+    }
+
+    #[test]
+    fn order_breaks_timestamp_ties_by_config_hash() {
+        let mk = |ts: &str, h: u8| {
+            defn::parse_definition(&json!({
+                "version": "v1.10.0", "timestamp": ts,
+                "config_hash": format!("0x{}", hex::encode([h; 32])),
+            }))
+            .unwrap()
+        };
+        let t = "2026-01-01T00:00:00Z";
+        let mut v = vec![
+            mk(t, 9),
+            mk("x", 1),
+            mk(t, 3),
+            mk("2026-02-01T00:00:00Z", 7),
+        ];
+        let mut w = v.clone();
+        w.reverse();
+        order(&mut v, |d| d);
+        order(&mut w, |d| d);
+        let hashes = |v: &[Definition]| v.iter().map(|d| d.config_hash[0]).collect::<Vec<_>>();
+        assert_eq!(hashes(&v), [7, 3, 9, 1]);
+        assert_eq!(hashes(&v), hashes(&w), "input order does not matter");
+    }
+
+    #[test]
+    fn policy() {
+        let d = defn::parse_definition(&json!({
+            "version": "v1.10.0",
+            "config_hash": format!("0x{}", "ab".repeat(32)),
+            "creator": {"address": "0xAbCdEf0000000000000000000000000000000009"},
+        }))
+        .unwrap();
+        assert!(Policy::default().check(&d).is_ok());
+        let by_creator = Policy {
+            target_config_hash: None,
+            creators: vec!["0xabcdef0000000000000000000000000000000009".into()],
+        };
+        assert!(by_creator.check(&d).is_ok());
+        let other = Policy {
+            target_config_hash: None,
+            creators: vec!["0x0000000000000000000000000000000000000001".into()],
+        };
+        assert!(
+            other
+                .check(&d)
+                .unwrap_err()
+                .contains("ACCEPT_INVITATIONS_FROM")
+        );
+        let pinned = Policy {
+            target_config_hash: Some(format!("0x{}", "ab".repeat(32))),
+            creators: vec![],
+        };
+        assert!(pinned.pinned(&d) && pinned.check(&d).is_ok());
+        let elsewhere = Policy {
+            target_config_hash: Some(format!("0x{}", "cd".repeat(32))),
+            creators: vec![],
+        };
+        assert!(
+            elsewhere
+                .check(&d)
+                .unwrap_err()
+                .contains("TARGET_CONFIG_HASH")
+        );
+    }
+
+    #[test]
+    fn bounded_log_text() {
+        assert_eq!(bounded("a\nb"), "a b");
+        let long = "x".repeat(1000);
+        assert_eq!(bounded(&long).chars().count(), MAX_LOGGED_CHARS + 1);
     }
 }
