@@ -325,3 +325,38 @@ fn a_slow_but_live_peer_is_waited_for_beyond_the_timeout() {
         .unwrap_or(0.0);
     assert!(waited > 8.0, "{}", nodes[0].log_text());
 }
+
+#[test]
+fn zipped_leaves_only_charons_archive_holding_a_complete_data_directory() {
+    let c = cluster(4, 2, "v1.11.0", &[]);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[1, 2, 3], "60s", &[]);
+    nodes.extend(run_nodes(&c, &relay, &[0], "60s", &["--zipped"]));
+    wait_all(&mut nodes, Duration::from_secs(300)).unwrap();
+    for n in &nodes {
+        assert!(n.status.unwrap().success(), "{}", n.log_text());
+    }
+    // Like charon: only dkg.tar.gz is left, ENR key included in it.
+    let left: Vec<String> = std::fs::read_dir(&c.nodes[0])
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["dkg.tar.gz"], "{}", nodes[3].log_text());
+    let out = c.root.join("unzipped");
+    std::fs::create_dir_all(&out).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(c.nodes[0].join("dkg.tar.gz"))
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(out.join("charon-enr-private-key").exists());
+    assert_eq!(
+        std::fs::read(out.join("cluster-lock.json")).unwrap(),
+        std::fs::read(c.nodes[1].join("cluster-lock.json")).unwrap()
+    );
+    let report = verify_data_dir(&out, &VerifyOptions::default());
+    assert!(report.is_ok(), "{:?}", report.err());
+}

@@ -94,6 +94,14 @@ pub struct Args {
         default_value = "127.0.0.1:3620"
     )]
     pub monitoring_address: String,
+    /// After a successful ceremony, archive the data directory into dkg.tar.gz
+    /// and remove the originals, ENR private key included, as charon does.
+    #[arg(long, env = "CHARON_ZIPPED")]
+    pub zipped: bool,
+    /// Dial peers and relays from a fresh local port instead of reusing the
+    /// listen port (SO_REUSEPORT), as charon's flag does.
+    #[arg(long, env = "CHARON_P2P_DISABLE_REUSEPORT")]
+    pub p2p_disable_reuseport: bool,
     #[command(flatten)]
     pub log: logging::LogArgs,
 }
@@ -261,6 +269,7 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
             keystore_pbkdf2_c: crate::lock::keystore::DEFAULT_PBKDF2_C,
             keymanager,
             fault: fault_from_env()?,
+            disable_reuseport: args.p2p_disable_reuseport,
         },
         compat,
     ))
@@ -377,10 +386,24 @@ pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
             )));
         }
     }
-    let ceremony = crate::dkg::ceremony::run(&cfg, &checked, &metrics);
+    let progress = crate::dkg::ceremony::Progress::default();
+    let ceremony = crate::dkg::ceremony::run_with_progress(&cfg, &checked, &metrics, &progress);
+    tokio::pin!(ceremony);
     let outcome = tokio::select! {
-        r = ceremony => r?,
-        _ = shutdown_signal() => return Err(DkgCmdError::Interrupted),
+        r = &mut ceremony => r?,
+        _ = shutdown_signal() => {
+            // Once this node announced step 7, peers may have written their
+            // keys: stopping now could leave this node's shares (held only in
+            // memory, or on their way to the keymanager) lost for good.
+            if !progress.peers_may_commit() {
+                return Err(DkgCmdError::Interrupted);
+            }
+            tracing::warn!(
+                step = progress.state().step,
+                "Stop requested after step 7: peers may already have written their keys, so this node finishes writing its own first"
+            );
+            (&mut ceremony).await?
+        }
     };
     tracing::info!(
         lock_hash = %format!("0x{}", hex::encode(outcome.lock_hash)),
@@ -390,11 +413,27 @@ pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
     if let Some(base) = publish_to {
         publish(&base, &args, &outcome.lock_hash).await;
     }
+    if args.zipped {
+        let archive = crate::dkg::bundle::bundle_output(
+            &cfg.data_dir,
+            BUNDLE_NAME,
+            // Still held by this process; it goes when the command exits.
+            &[crate::dkg::datadir::KEY_LOCK_FILE],
+        )
+            .map_err(|e| DkgCmdError::Config(format!("--zipped: {e}")))?;
+        tracing::info!(
+            archive = %archive.display(),
+            "Outputs and the ENR private key archived; the originals were removed (--zipped)"
+        );
+    }
     if !args.shutdown_delay.is_zero() {
         tokio::time::sleep(args.shutdown_delay).await;
     }
     Ok(())
 }
+
+/// The archive `--zipped` writes, charon's name for it.
+pub const BUNDLE_NAME: &str = "dkg.tar.gz";
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -135,6 +135,9 @@ pub struct CeremonyConfig {
     pub keymanager: Option<super::keymanager::Keymanager>,
     /// Deliberate misbehaviour, for testing how honest peers react.
     pub fault: Option<Fault>,
+    /// Dial from fresh ports instead of the listen port (charon's
+    /// `--p2p-disable-reuseport`).
+    pub disable_reuseport: bool,
 }
 
 /// Misbehaviour a test node can be told to show.
@@ -317,6 +320,7 @@ pub async fn run_with_progress(
     hc.external_ip = cfg.external_ip;
     hc.external_hostname = cfg.external_hostname.clone();
     hc.compat = cfg.compat;
+    hc.disable_reuseport = cfg.disable_reuseport;
     let host = Arc::new(Host::new(hc).map_err(setup("start p2p host"))?);
 
     let mut bcast = Bcast::new(

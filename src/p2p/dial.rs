@@ -124,9 +124,9 @@ impl Addresses {
         self.write(|b| b.relays.remove(relay));
     }
 
-    /// The first dialable address of a relay.
-    pub fn relay_addr(&self, relay: &PeerId) -> Option<Multiaddr> {
-        self.read(|b| b.relays.get(relay).and_then(|a| a.first().cloned()))
+    /// The dialable addresses of a relay, each ending in `/p2p/<relay>`.
+    pub fn relay_addrs(&self, relay: &PeerId) -> Vec<Multiaddr> {
+        self.read(|b| b.relays.get(relay).cloned().unwrap_or_default())
     }
 
     /// The resolved relays.
@@ -161,10 +161,10 @@ impl Addresses {
             }
             let mut out = b.direct.get(peer).cloned().unwrap_or_default();
             if self.dials_via_relay(peer) {
+                // Every address of every relay, as charon does: the first one
+                // may be unreachable from here while another works.
                 for (relay, addrs) in &b.relays {
-                    if let Some(a) = addrs.first() {
-                        out.push(circuit_addr(a, *relay, *peer));
-                    }
+                    out.extend(addrs.iter().map(|a| circuit_addr(a, *relay, *peer)));
                 }
             }
             out
@@ -282,6 +282,7 @@ mod tests {
         let relay_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/4001/p2p/{relay}")
             .parse()
             .unwrap();
+        let relay_addr_first = relay_addr.clone();
         let quic: Multiaddr = format!("/ip4/127.0.0.1/udp/4001/quic-v1/p2p/{relay}")
             .parse()
             .unwrap();
@@ -309,6 +310,21 @@ mod tests {
         let v110 = Addresses::new(large, vec![small, large], Compat::V1_10);
         v110.set_relay(relay, vec![relay_addr]);
         assert_eq!(v110.addresses_for(&small).len(), 1);
+
+        // Circuits go through every address of the relay, not only the first.
+        let second: Multiaddr = format!("/ip4/127.0.0.2/tcp/4002/p2p/{relay}")
+            .parse()
+            .unwrap();
+        let two = Addresses::new(small, vec![small, large], Compat::V1_11);
+        two.set_relay(relay, vec![relay_addr_first.clone(), second.clone()]);
+        assert_eq!(
+            two.addresses_for(&large),
+            vec![
+                circuit_addr(&relay_addr_first, relay, large),
+                circuit_addr(&second, relay, large)
+            ]
+        );
+        assert_eq!(two.relay_addrs(&relay), vec![relay_addr_first, second]);
 
         // Strangers get no addresses.
         assert!(at_small.addresses_for(&PeerId::random()).is_empty());

@@ -135,6 +135,8 @@ pub struct HostConfig {
     pub open_timeout: Duration,
     /// Agent version announced through identify.
     pub agent_version: String,
+    /// Dial from fresh ports rather than the listen port (no SO_REUSEPORT on dials).
+    pub disable_reuseport: bool,
 }
 
 impl HostConfig {
@@ -154,6 +156,7 @@ impl HostConfig {
             relay_resolve_timeout: Duration::from_secs(60),
             open_timeout: Duration::from_secs(10),
             agent_version: format!("charon-dkg-sidecar/{}", env!("CARGO_PKG_VERSION")),
+            disable_reuseport: false,
         }
     }
 }
@@ -295,6 +298,8 @@ impl Host {
             resolved: HashMap::new(),
             relay_listeners: HashMap::new(),
             relay_backoff: HashMap::new(),
+            relay_attempts: HashMap::new(),
+            disable_reuseport: config.disable_reuseport,
             peer_backoff: HashMap::new(),
             connected_tx,
             relays_tx,
@@ -548,6 +553,9 @@ struct Runner {
     /// Relay -> listener holding its circuit reservation.
     relay_listeners: HashMap<PeerId, libp2p::core::transport::ListenerId>,
     relay_backoff: HashMap<PeerId, Backoff>,
+    /// Reservation attempts per relay, to rotate through its addresses.
+    relay_attempts: HashMap<PeerId, usize>,
+    disable_reuseport: bool,
     peer_backoff: HashMap<PeerId, Backoff>,
     connected_tx: watch::Sender<BTreeSet<PeerId>>,
     relays_tx: watch::Sender<BTreeSet<PeerId>>,
@@ -653,7 +661,7 @@ impl Runner {
         }
         self.allow.add_relay(update.peer);
         self.addresses.set_relay(update.peer, update.addrs.clone());
-        if self.addresses.relay_addr(&update.peer).is_none() {
+        if self.addresses.relay_addrs(&update.peer).is_empty() {
             tracing::warn!(relay = %update.peer, addrs = ?update.addrs, "Relay has no TCP address this node can dial");
         }
         self.relay_backoff.remove(&update.peer);
@@ -674,9 +682,15 @@ impl Runner {
             {
                 continue;
             }
-            let Some(addr) = self.addresses.relay_addr(&relay) else {
+            // Reserve through each of the relay's addresses in turn, moving on
+            // after every failed attempt, so one dead address cannot pin us.
+            let addrs = self.addresses.relay_addrs(&relay);
+            if addrs.is_empty() {
                 continue;
-            };
+            }
+            let attempt = self.relay_attempts.entry(relay).or_insert(0);
+            let addr = addrs[*attempt % addrs.len()].clone();
+            *attempt += 1;
             let circuit = addr.with(Protocol::P2pCircuit);
             match self.swarm.listen_on(circuit.clone()) {
                 Ok(id) => {
@@ -708,9 +722,11 @@ impl Runner {
         if self.swarm.is_connected(&peer) {
             return;
         }
-        let opts = DialOpts::peer_id(peer)
-            .condition(PeerCondition::DisconnectedAndNotDialing)
-            .build();
+        let mut opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing);
+        if self.disable_reuseport {
+            opts = opts.allocate_new_port();
+        }
+        let opts = opts.build();
         // Arm the backoff now; a success clears it.
         let b = Backoff::failed(self.peer_backoff.get(&peer).copied());
         self.peer_backoff.insert(peer, b);

@@ -68,6 +68,7 @@ impl EmbeddedDkg {
             keystore_pbkdf2_c: self.keystore_pbkdf2_c,
             keymanager: None,
             fault: None,
+            disable_reuseport: false,
         })
     }
 }
