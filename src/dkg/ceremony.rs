@@ -478,6 +478,9 @@ struct Ceremony<'a> {
     progress: Progress,
 }
 
+/// Number of steps a ceremony goes through.
+pub const STEPS: u64 = 8;
+
 const STEP_NAMES: [&str; 9] = [
     "",
     "FROST key generation",
@@ -490,7 +493,8 @@ const STEP_NAMES: [&str; 9] = [
     "shutdown",
 ];
 
-fn step_name(step: u64) -> &'static str {
+/// The name of ceremony step `step` (1-8; empty otherwise).
+pub fn step_name(step: u64) -> &'static str {
     STEP_NAMES.get(step as usize).copied().unwrap_or("")
 }
 
