@@ -230,10 +230,10 @@ impl<R: DkgRunner> DkgRunner for FailFast<R> {
         cancel: CancellationToken,
     ) -> Result<(), DkgRunError> {
         let r = self.inner.run(definition_file, data_dir, cancel).await;
-        if r.is_ok() {
-            if let Ok(mut d) = self.done.lock() {
-                *d = Some(Instant::now());
-            }
+        if r.is_ok()
+            && let Ok(mut d) = self.done.lock()
+        {
+            *d = Some(Instant::now());
         }
         if let Err(e) = &r {
             if let Ok(mut f) = self.failure.lock() {
