@@ -37,6 +37,11 @@ fn run_nodes(
         .collect()
 }
 
+/// A WARN or ERROR line of the console log format.
+fn is_warning(line: &str) -> bool {
+    line.contains(" WARN ") || line.contains(" ERROR ")
+}
+
 fn outputs(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -60,6 +65,16 @@ fn full_ceremony(version: &str, amounts: &[u64], compat: &[&str]) {
             n.status,
             n.log_text()
         );
+    }
+    // A healthy ceremony logs no WARN or ERROR on any node or the relay.
+    let relay_log = std::fs::read_to_string(c.root.join("relay").join("relay.log")).unwrap();
+    for (who, log) in nodes
+        .iter()
+        .map(|n| (format!("node {}", n.index), n.log_text()))
+        .chain([("relay".to_string(), relay_log)])
+    {
+        let bad: Vec<&str> = log.lines().filter(|l| is_warning(l)).collect();
+        assert!(bad.is_empty(), "{who} warned in a healthy run: {bad:#?}");
     }
     // Byte-identical locks that verify, with deposit files per amount.
     let first = std::fs::read(c.nodes[0].join("cluster-lock.json")).unwrap();
@@ -190,6 +205,13 @@ fn a_killed_node_fails_the_others_and_nothing_is_written() {
     wait_all(&mut rest, Duration::from_secs(180)).unwrap();
     for n in &rest {
         let log = n.log_text();
+        // The quiet logs of a healthy run are not bought by silencing
+        // everything: a peer killed mid-ceremony is reported loudly.
+        assert!(
+            log.lines().any(is_warning),
+            "node {}: no WARN/ERROR after operator 3 was killed:\n{log}",
+            n.index
+        );
         if n.status.unwrap().success() {
             // The kill came too late to matter: the ceremony completed.
             assert!(outputs(&c.nodes[n.index]).contains(&"cluster-lock.json".to_string()));

@@ -48,6 +48,7 @@ async fn every_sidecar_reaches_the_dkg_with_the_same_signed_definition() {
         relays: vec!["http://127.0.0.1:1".into()],
         base_port: 0,
         timeout: Duration::from_secs(60),
+        json: false,
     };
     let g = gate.clone();
     let err = run_demo(&opts, move |_, config| {
@@ -87,6 +88,7 @@ async fn rejects_an_impossible_cluster() {
         relays: vec![],
         base_port: 0,
         timeout: Duration::from_secs(5),
+        json: false,
     };
     let err = run_demo(&opts, |_, _| {
         charon_dkg_sidecar::sidecar::lifecycle::UnavailableDkg
@@ -94,4 +96,110 @@ async fn rejects_an_impossible_cluster() {
     .await
     .unwrap_err();
     assert!(matches!(err, DemoError::Setup(_)), "{err}");
+}
+
+const EXE: &str = env!("CARGO_BIN_EXE_charon-dkg-sidecar");
+
+/// Runs `demo` as a user does, logging at `level`, and returns its exit
+/// status and everything it printed (stdout and stderr).
+fn demo(out: &Path, level: &str, format: &str) -> (std::process::ExitStatus, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = std::process::Command::new(EXE)
+        .args(["demo", "--output-dir"])
+        .arg(out)
+        .args(["--base-port", &port.to_string()])
+        .args(["--log-level", level, "--log-format", format])
+        .env_remove("LOG_LEVEL")
+        .env_remove("LOG_FORMAT")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status, text)
+}
+
+const STEP_NAMES: [&str; 8] = [
+    "FROST key generation",
+    "deposit data",
+    "builder registrations",
+    "lock hash signature",
+    "node signatures",
+    "verification",
+    "outputs",
+    "shutdown",
+];
+
+/// A healthy demo at INFO (so every WARN/ERROR of every node, the relay and
+/// the fake API would show): no WARN or ERROR line, the eight step lines in
+/// order each naming all four nodes, every node verified, and the next steps.
+#[test]
+fn a_healthy_demo_tells_its_story_without_warnings() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("demo");
+    let (status, text) = demo(&dir, "info", "console");
+    assert!(status.success(), "{text}");
+    let bad: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(bad.is_empty(), "warnings in a healthy run: {bad:#?}");
+    let steps: Vec<&str> = text.lines().filter(|l| l.starts_with("step ")).collect();
+    assert_eq!(steps.len(), 8, "{text}");
+    for (i, (line, name)) in steps.iter().zip(STEP_NAMES).enumerate() {
+        assert!(
+            line.starts_with(&format!("step {}/8 {name}", i + 1)),
+            "{line}"
+        );
+        for n in 0..4 {
+            assert!(line.contains(&format!("node{n}")), "{line}");
+        }
+        assert!(line.ends_with(" s"), "{line}");
+    }
+    for n in 0..4 {
+        assert!(
+            text.contains(&format!(
+                "verify node{n}: accepted (node {n} of 4, 2 keystores"
+            )),
+            "{text}"
+        );
+    }
+    assert!(text.contains(&format!(
+        "charon-dkg-sidecar verify --data-dir {}",
+        dir.join("node0").display()
+    )));
+    assert!(text.contains("charon-dkg-sidecar run"), "{text}");
+}
+
+/// With `--log-format json` every line is a JSON object, and the step lines
+/// carry the same fields as the console ones.
+#[test]
+fn the_json_demo_prints_only_json_with_the_step_fields() {
+    let out = tempfile::tempdir().unwrap();
+    let (status, text) = demo(&out.path().join("demo"), "info", "json");
+    assert!(status.success(), "{text}");
+    let mut steps = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if let Some(level) = v["level"].as_str() {
+            assert!(level != "WARN" && level != "ERROR", "{line}");
+        }
+        if v.get("step").is_some() {
+            steps.push(v);
+        }
+    }
+    assert_eq!(steps.len(), 8, "{text}");
+    for (i, v) in steps.iter().enumerate() {
+        assert_eq!(v["step"], i as u64 + 1);
+        assert_eq!(v["of"], 8);
+        assert_eq!(v["name"], STEP_NAMES[i]);
+        assert_eq!(v["nodes"].as_array().unwrap().len(), 4, "{v}");
+        assert!(v["duration_s"].as_f64().is_some(), "{v}");
+    }
 }

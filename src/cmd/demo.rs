@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::sidecar::config::parse_go_duration;
-use crate::sidecar::demo::{DemoOptions, run_demo};
+use crate::sidecar::demo::{DemoOptions, DemoReport, run_demo, say};
 use crate::sidecar::embedded::EmbeddedDkg;
 
 /// Arguments of `demo`.
@@ -28,6 +28,13 @@ pub struct Args {
     /// Give up after this long (Go duration).
     #[arg(long, default_value = "5m")]
     pub timeout: String,
+    /// Log level of the nodes, relay and fake API: a healthy run logs nothing
+    /// at the default (warn), so anything shown needs a look.
+    #[arg(long, env = "LOG_LEVEL", default_value = "warn")]
+    pub log_level: String,
+    /// Output format: console, or json (every line, logs and steps, a JSON object).
+    #[arg(long, env = "LOG_FORMAT", default_value = "console")]
+    pub log_format: String,
 }
 
 /// Runs `demo`.
@@ -49,7 +56,15 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    super::run::init_logging("warn");
+    let json = match args.log_format.as_str() {
+        "json" => true,
+        "console" | "logfmt" => false,
+        other => {
+            eprintln!("error: --log-format {other:?} is not console or json");
+            return ExitCode::from(2);
+        }
+    };
+    super::run::init_logging_as(&args.log_level.to_lowercase(), json);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,40 +98,24 @@ pub fn run(args: Args) -> ExitCode {
             relays,
             base_port: args.base_port,
             timeout,
+            json,
         };
-        println!(
-            "charon-dkg-sidecar demo: {} operators, threshold {}, {} validators → {}",
-            opts.operators,
-            opts.threshold,
-            opts.validators,
-            opts.output_dir.display()
+        say(
+            json,
+            &format!(
+                "charon-dkg-sidecar demo: {} operators, threshold {}, {} validators → {}",
+                opts.operators,
+                opts.threshold,
+                opts.validators,
+                opts.output_dir.display()
+            ),
         );
         let result = run_demo(&opts, |_i, config| EmbeddedDkg::new(config.dkg.clone())).await;
         relay.shutdown().await;
         match result {
             Ok(report) => {
-                println!();
-                println!(
-                    "Done. Cluster {} created by {} nodes.",
-                    report.config_hash,
-                    report.nodes.len()
-                );
-                for (i, n) in report.nodes.iter().enumerate() {
-                    println!(
-                        "  node{i}: {} (operator {}, lock {})",
-                        n.data_dir.display(),
-                        n.operator,
-                        n.lock_hash
-                    );
-                }
-                println!();
-                println!("Each node directory holds cluster-lock.json, cluster-definition.json,");
-                println!("validator_keys/ and deposit-data*.json. Verify them with:");
-                if let Some(n) = report.nodes.first() {
-                    println!(
-                        "  charon-dkg-sidecar verify --data-dir {}",
-                        n.data_dir.display()
-                    );
+                for line in closing_lines(&report, opts.operators) {
+                    say(json, &line);
                 }
                 ExitCode::SUCCESS
             }
@@ -126,6 +125,49 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     })
+}
+
+/// What the demo did and what to do next: where the files are, the verify
+/// command, and how real operators run the same.
+fn closing_lines(report: &DemoReport, operators: usize) -> Vec<String> {
+    let mut out = vec![
+        String::new(),
+        format!(
+            "Done. Cluster {} created by {} nodes, identical lock {}.",
+            report.config_hash,
+            report.nodes.len(),
+            report.nodes.first().map_or("", |n| n.lock_hash.as_str())
+        ),
+    ];
+    let Some(first) = report.nodes.first() else {
+        return out;
+    };
+    let root = first.data_dir.parent().map_or_else(
+        || first.data_dir.display().to_string(),
+        |p| p.display().to_string(),
+    );
+    out.extend([
+        String::new(),
+        "Next:".to_string(),
+        format!(
+            "  ls {}                    # cluster-lock.json, validator_keys/, deposit-data*.json",
+            first.data_dir.display()
+        ),
+        format!(
+            "  charon-dkg-sidecar verify --data-dir {}   # the checks above, by hand",
+            first.data_dir.display()
+        ),
+        format!(
+            "  rm -r {root}                      # the keys are throwaway test keys"
+        ),
+        format!(
+            "With real operators: the creator publishes the definition on the Obol API and each of the {operators}"
+        ),
+        "operators runs `charon-dkg-sidecar run` as the charon pod's init container (docs/sidecar.md),"
+            .to_string(),
+        "or `charon-dkg-sidecar dkg` by hand with a relay (README, \"A local cluster by hand\").".to_string(),
+    ]);
+    out
 }
 
 /// Starts an in-process relay on loopback (circuit relay plus the HTTP

@@ -118,13 +118,28 @@ fn spawn_signal_handler(
     })
 }
 
-/// Plain-text logs on stdout with timestamps, as the original sidecar wrote them.
+/// Logs on stdout with timestamps, as the original sidecar wrote them: plain
+/// text, or JSON lines with `LOG_FORMAT=json`.
 pub fn init_logging(level: &str) {
+    init_logging_as(
+        level,
+        std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json"),
+    );
+}
+
+/// [`init_logging`] with the format chosen by the caller: JSON lines (for
+/// log collectors) or plain text.
+pub fn init_logging_as(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stdout)
-        .with_target(false)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_target(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

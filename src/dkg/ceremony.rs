@@ -60,6 +60,10 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 const LIVENESS_POLL: Duration = Duration::from_millis(250);
 /// How often a long wait says who it is still waiting for.
 const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(30);
+/// How long a peer that announced its shutdown must stay disconnected before
+/// its sync client stops retrying: long enough for the host's immediate
+/// redial to bring back a peer that only lost a connection.
+const LEFT_AFTER_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// Why the ceremony failed. Every message says which step and, where known,
 /// which operator or validator.
@@ -363,6 +367,7 @@ pub async fn run_with_progress(
         },
     )
     .map_err(setup("register protocols"))?;
+    let disconnects = spawn_disconnect_log(&host, sync.clone(), own);
     host.start().await.map_err(setup("start p2p host"))?;
     let net = Arc::new(Net {
         host: host.clone(),
@@ -386,15 +391,18 @@ pub async fn run_with_progress(
     let mut client_tasks = Vec::with_capacity(clients.len());
     for c in &clients {
         let (c, net, sync) = (c.clone(), net.clone(), sync.clone());
-        client_tasks.push(tokio::spawn(async move {
-            match c.run(net.as_ref()).await {
-                Ok(()) => {}
-                // A peer refusing us (version, signature, restart) ends the
-                // whole ceremony at once with its reason, as in charon.
-                Err(e @ crate::p2p::sync::SyncError::PeerError { .. }) => sync.record_fatal(e),
-                Err(e) => tracing::debug!(error = %e, "Sync client ended"),
-            }
-        }));
+        client_tasks.push((
+            c.peer(),
+            tokio::spawn(async move {
+                match c.run(net.as_ref()).await {
+                    Ok(()) => {}
+                    // A peer refusing us (version, signature, restart) ends the
+                    // whole ceremony at once with its reason, as in charon.
+                    Err(e @ crate::p2p::sync::SyncError::PeerError { .. }) => sync.record_fatal(e),
+                    Err(e) => tracing::debug!(error = %e, "Sync client ended"),
+                }
+            }),
+        ));
     }
 
     let mut cer = Ceremony {
@@ -417,8 +425,43 @@ pub async fn run_with_progress(
     let result = cer
         .run_steps(&clients, client_tasks, r1_rx, r2_rx, ns_rx)
         .await;
+    disconnects.abort();
     host.shutdown().await;
     result
+}
+
+/// Logs each peer that drops off by what it means: after it announced step 8
+/// (the shutdown handshake) leaving is the normal end, anything earlier is a
+/// problem the operator should see (the host redials it meanwhile).
+fn spawn_disconnect_log(
+    host: &Host,
+    sync: Arc<SyncServer>,
+    own: usize,
+) -> tokio::task::JoinHandle<()> {
+    let mut events = host.subscribe_events();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(crate::p2p::host::PeerEvent::Disconnected { peer, index }) => {
+                    let step = sync.peer_steps().get(index).copied().flatten();
+                    if step.is_some_and(|s| s >= 8) {
+                        tracing::debug!(operator = index, %peer, "Operator {index} left after its shutdown handshake");
+                    } else {
+                        tracing::warn!(
+                            operator = index,
+                            %peer,
+                            peer_step = step.unwrap_or(0),
+                            own,
+                            "Lost the connection to operator {index} before the ceremony finished; redialing"
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
 }
 
 struct Ceremony<'a> {
@@ -439,6 +482,9 @@ struct Ceremony<'a> {
     progress: Progress,
 }
 
+/// Number of steps a ceremony goes through.
+pub const STEPS: u64 = 8;
+
 const STEP_NAMES: [&str; 9] = [
     "",
     "FROST key generation",
@@ -451,7 +497,8 @@ const STEP_NAMES: [&str; 9] = [
     "shutdown",
 ];
 
-fn step_name(step: u64) -> &'static str {
+/// The name of ceremony step `step` (1-8; empty otherwise).
+pub fn step_name(step: u64) -> &'static str {
     STEP_NAMES.get(step as usize).copied().unwrap_or("")
 }
 
@@ -619,7 +666,7 @@ impl Ceremony<'_> {
     async fn run_steps(
         &mut self,
         clients: &[Arc<SyncClient>],
-        client_tasks: Vec<tokio::task::JoinHandle<()>>,
+        client_tasks: Vec<(usize, tokio::task::JoinHandle<()>)>,
         r1_rx: UnboundedReceiver<Delivery>,
         r2_rx: UnboundedReceiver<Delivery>,
         ns_rx: UnboundedReceiver<Delivery>,
@@ -1462,13 +1509,59 @@ impl Ceremony<'_> {
         Ok(set)
     }
 
+    /// Waits for the sync client towards `peer` to deliver our shutdown, or
+    /// stops it once the peer has announced step 8 and stayed disconnected
+    /// for [`LEFT_AFTER_SHUTDOWN`]: a peer only leaves after its own handshake
+    /// completed (or timed out), so retrying towards it (each attempt a full
+    /// stream-open timeout) would only delay our exit by tens of seconds.
+    async fn client_done_or_peer_gone(&self, peer: usize, mut task: tokio::task::JoinHandle<()>) {
+        let Some(id) = self.peers.ids.get(peer).copied() else {
+            let _ = task.await;
+            return;
+        };
+        let mut gone_since: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = &mut task => return,
+                () = tokio::time::sleep(LIVENESS_POLL) => {}
+            }
+            let announced = self
+                .sync
+                .peer_steps()
+                .get(peer)
+                .copied()
+                .flatten()
+                .is_some_and(|s| s >= 8);
+            let left = announced && !self.net.host.connected_peers().contains(&id);
+            match gone_since {
+                _ if !left => gone_since = None,
+                None => gone_since = Some(Instant::now()),
+                Some(t) if t.elapsed() >= LEFT_AFTER_SHUTDOWN => {
+                    task.abort();
+                    tracing::debug!(
+                        operator = peer,
+                        "Operator {peer} has left after its shutdown handshake; not retrying ours"
+                    );
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
     /// Step 8: report it, send our shutdown to every peer and wait until each
     /// has answered it (so no peer waits on us) and has sent its own.
-    async fn shutdown(&mut self, client_tasks: Vec<tokio::task::JoinHandle<()>>) {
+    async fn shutdown(&mut self, client_tasks: Vec<(usize, tokio::task::JoinHandle<()>)>) {
         let r = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
             self.barrier(8).await?;
             self.local.begin_shutdown();
-            futures::future::join_all(client_tasks).await;
+            let this = &*self;
+            futures::future::join_all(
+                client_tasks
+                    .into_iter()
+                    .map(|(peer, task)| this.client_done_or_peer_gone(peer, task)),
+            )
+            .await;
             self.sync
                 .await_all_shutdown()
                 .await

@@ -836,7 +836,10 @@ impl Runner {
                         peer: peer_id,
                         index,
                     });
-                    tracing::warn!(
+                    // Debug here: only the protocol on top (the ceremony's
+                    // step) knows whether a peer leaving is expected, and it
+                    // logs the warning when it is not.
+                    tracing::debug!(
                         peer_index = index,
                         peer = %peer_id,
                         cause = ?cause.map(|c| c.to_string()),

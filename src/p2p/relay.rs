@@ -508,7 +508,14 @@ fn log_relay_event(ev: relay::Event) {
             dst_peer_id,
             status,
         } => {
-            tracing::warn!(src = %src_peer_id, dst = %dst_peer_id, ?status, "Relay circuit denied");
+            // No reservation is what a peer that has left (a finished ceremony)
+            // or never used this relay looks like; its dialers retry for a
+            // while. Only a refusal by policy or limits needs an operator.
+            if matches!(status, relay::StatusCode::NoReservation) {
+                tracing::debug!(src = %src_peer_id, dst = %dst_peer_id, ?status, "Relay circuit denied: destination not connected to this relay");
+            } else {
+                tracing::warn!(src = %src_peer_id, dst = %dst_peer_id, ?status, "Relay circuit denied");
+            }
         }
         relay::Event::CircuitClosed {
             src_peer_id,

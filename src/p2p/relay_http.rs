@@ -92,8 +92,14 @@ impl RelaySpec {
             if url.scheme() != "http" && url.scheme() != "https" {
                 return Err(RelayError::InvalidUrl(entry.into()));
             }
+            // Plain http to a loopback relay (the demo, local clusters) never
+            // leaves the machine; anywhere else it is worth a warning.
             if url.scheme() == "http" {
-                tracing::warn!(addr = entry, "Relay URL does not use https protocol");
+                if is_loopback_host(&url) {
+                    tracing::debug!(addr = entry, "Relay URL uses http on loopback");
+                } else {
+                    tracing::warn!(addr = entry, "Relay URL does not use https protocol");
+                }
             }
             return Ok(Self::Url(entry.to_owned()));
         }
@@ -110,6 +116,18 @@ impl RelaySpec {
         })?;
         Ok(Self::Addr { peer, addr })
     }
+}
+
+/// True for `localhost` and loopback IP literals.
+fn is_loopback_host(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Parses `--p2p-relays` entries (already split on commas), skipping blanks.

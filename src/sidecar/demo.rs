@@ -2,18 +2,20 @@
 //! through invitation, acceptance, DKG and verification exactly as pods would.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{ObolApi, RetryPolicy};
-use super::artifacts::{ENR_KEY_FILE, LOCK_FILE, VALIDATOR_KEYS_DIR, write_atomic};
+use super::artifacts::{ENR_KEY_FILE, write_atomic};
 use super::config::{Config, DkgFlags, Settings};
 use super::defn;
 use super::fake_api::{FakeApi, FakeApiOptions};
 use super::fixture::ClusterFixture;
 use super::lifecycle::{DkgRunError, DkgRunner, Outcome, Sidecar};
+use crate::dkg::ceremony::{Progress, STEPS, step_name};
 
 /// What the demo builds.
 #[derive(Debug, Clone)]
@@ -32,6 +34,18 @@ pub struct DemoOptions {
     pub base_port: u16,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Print the story (set-up and step lines) as JSON objects, one a line.
+    pub json: bool,
+}
+
+/// Prints one line of the demo's story: plain text, or `{"msg": ...}` with
+/// `json` so that a machine reading the output sees only JSON.
+pub fn say(json: bool, msg: &str) {
+    if json {
+        println!("{}", serde_json::json!({ "msg": msg }));
+    } else {
+        println!("{msg}");
+    }
 }
 
 /// Why the demo failed.
@@ -56,11 +70,131 @@ pub enum DemoError {
     Verify(String),
 }
 
+/// Follows every node's ceremony and prints one line per step once all nodes
+/// are past it: the nodes in the order they reached it and how long the
+/// cluster spent in it (from all nodes at this step to all at the next), so
+/// the lines add up to the ceremony's wall time.
+struct StepBoard {
+    json: bool,
+    progress: Vec<Option<Progress>>,
+    /// When each node returned from a successful ceremony (step 9, "done").
+    done: Vec<Arc<Mutex<Option<Instant>>>>,
+    /// `reached[k - 1][node]`: when `node` was first seen at step `k` (1..=9).
+    reached: Vec<Vec<Option<Instant>>>,
+    printed: u64,
+}
+
+impl StepBoard {
+    fn new(
+        json: bool,
+        progress: Vec<Option<Progress>>,
+        done: Vec<Arc<Mutex<Option<Instant>>>>,
+    ) -> Self {
+        let n = progress.len();
+        StepBoard {
+            json,
+            progress,
+            done,
+            reached: vec![vec![None; n]; STEPS as usize + 1],
+            printed: 0,
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        for node in 0..self.progress.len() {
+            let at = self.progress[node].as_ref().map_or(0, |p| p.state().step);
+            let done = self.done[node].lock().ok().and_then(|d| *d);
+            for k in 1..=at.min(STEPS) {
+                self.reached[k as usize - 1][node].get_or_insert(now);
+            }
+            if let Some(t) = done {
+                for row in self.reached.iter_mut() {
+                    row[node].get_or_insert(t);
+                }
+            }
+        }
+        while self.printed < STEPS && self.all_at(self.printed + 2).is_some() {
+            self.print(self.printed + 1, &[]);
+            self.printed += 1;
+        }
+    }
+
+    /// When the last node reached step `k` (9 = done), if all have.
+    fn all_at(&self, k: u64) -> Option<Instant> {
+        let row = self.reached.get(k as usize - 1)?;
+        row.iter()
+            .copied()
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .max()
+    }
+
+    /// Prints the step the cluster stopped in, naming the nodes that never
+    /// reached it, if the ceremony did not finish.
+    fn finish(&mut self) {
+        self.tick();
+        if self.printed < STEPS {
+            let k = self.printed + 1;
+            let missing: Vec<usize> = (0..self.progress.len())
+                .filter(|&n| self.reached[k as usize - 1][n].is_none())
+                .collect();
+            self.print(k, &missing);
+            self.printed = STEPS;
+        }
+    }
+
+    fn print(&self, k: u64, missing: &[usize]) {
+        let row = &self.reached[k as usize - 1];
+        let mut arrived: Vec<(Instant, usize)> = row
+            .iter()
+            .enumerate()
+            .filter_map(|(n, t)| t.map(|t| (t, n)))
+            .collect();
+        arrived.sort();
+        let nodes: Vec<String> = arrived.iter().map(|(_, n)| format!("node{n}")).collect();
+        let duration = match (self.all_at(k), self.all_at(k + 1)) {
+            (Some(a), Some(b)) => Some(b.saturating_duration_since(a).as_secs_f64()),
+            _ => None,
+        };
+        let missing: Vec<String> = missing.iter().map(|n| format!("node{n}")).collect();
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "step": k,
+                    "of": STEPS,
+                    "name": step_name(k),
+                    "nodes": nodes,
+                    "duration_s": duration.map(|d| (d * 1000.0).round() / 1000.0),
+                    "missing": missing,
+                })
+            );
+            return;
+        }
+        let mut line = format!(
+            "step {k}/{STEPS} {:<22} [{}]",
+            step_name(k),
+            nodes.join(" ")
+        );
+        match duration {
+            Some(d) => line.push_str(&format!("  {d:.2} s")),
+            None if !missing.is_empty() => {
+                line.push_str(&format!("  never reached by {}", missing.join(" ")))
+            }
+            None => line.push_str("  did not finish"),
+        }
+        println!("{line}");
+    }
+}
+
 /// One node's result.
 #[derive(Debug, Clone)]
 pub struct NodeReport {
     /// The node's data directory.
     pub data_dir: PathBuf,
+    /// What `verify --data-dir` says about it.
+    pub verified: String,
     /// The operator address.
     pub operator: String,
     /// `lock_hash` of its lock.
@@ -84,7 +218,8 @@ struct FailFast<R> {
     inner: R,
     node: usize,
     abort: CancellationToken,
-    failure: std::sync::Arc<std::sync::Mutex<Option<(usize, String)>>>,
+    failure: Arc<Mutex<Option<(usize, String)>>>,
+    done: Arc<Mutex<Option<Instant>>>,
 }
 
 impl<R: DkgRunner> DkgRunner for FailFast<R> {
@@ -95,6 +230,11 @@ impl<R: DkgRunner> DkgRunner for FailFast<R> {
         cancel: CancellationToken,
     ) -> Result<(), DkgRunError> {
         let r = self.inner.run(definition_file, data_dir, cancel).await;
+        if r.is_ok()
+            && let Ok(mut d) = self.done.lock()
+        {
+            *d = Some(Instant::now());
+        }
         if let Err(e) = &r {
             if let Ok(mut f) = self.failure.lock() {
                 f.get_or_insert((self.node, e.message.clone()));
@@ -102,6 +242,10 @@ impl<R: DkgRunner> DkgRunner for FailFast<R> {
             self.abort.cancel();
         }
         r
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        self.inner.progress()
     }
 }
 
@@ -169,7 +313,8 @@ where
         .await
         .map_err(|e| setup(&e))?;
     let url = api.url();
-    println!("• Fake Obol API listening on {url}");
+    let json = opts.json;
+    say(json, &format!("• Fake Obol API listening on {url}"));
 
     let timestamp = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -185,17 +330,22 @@ where
     let client = ObolApi::new(&url, Duration::from_secs(10), RetryPolicy::default())
         .map_err(|e| setup(&e))?;
     cluster.publish(&client).await.map_err(|e| setup(&e))?;
-    println!(
-        "• Creator published cluster {} ({} operators, threshold {}, {} validators)",
-        cluster.config_hash(),
-        opts.operators,
-        opts.threshold,
-        opts.validators
+    say(
+        json,
+        &format!(
+            "• Creator published cluster {} ({} operators, threshold {}, {} validators)",
+            cluster.config_hash(),
+            opts.operators,
+            opts.threshold,
+            opts.validators
+        ),
     );
 
     let abort = CancellationToken::new();
-    let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let failure = Arc::new(Mutex::new(None));
     let mut tasks = Vec::new();
+    let mut progress = Vec::new();
+    let mut done = Vec::new();
     for (i, op) in cluster.operators.iter().enumerate() {
         let dir = opts.output_dir.join(format!("node{i}"));
         std::fs::create_dir_all(&dir).map_err(|e| setup(&e))?;
@@ -213,21 +363,41 @@ where
             node: i,
             abort: abort.clone(),
             failure: failure.clone(),
+            done: Arc::default(),
         };
+        progress.push(runner.progress());
+        done.push(runner.done.clone());
         let sidecar = Sidecar::new(config, runner).map_err(|e| setup(&e))?;
-        println!("• Node {i}: operator {} ENR {}", op.address, op.enr);
+        let enr: String = op.enr.chars().take(24).collect();
+        say(
+            json,
+            &format!("• node{i}: operator {} ENR {enr}…", op.address),
+        );
         let cancel = abort.clone();
         tasks.push(tokio::spawn(async move { sidecar.run(cancel).await }));
     }
-    println!("• Sidecars started: each accepts its invitation, waits for the others, runs the DKG");
+    say(
+        json,
+        "• Sidecars started: each accepts its invitation, waits for the others, runs the DKG",
+    );
 
+    let mut board = StepBoard::new(json, progress, done);
     let all = futures::future::join_all(tasks);
-    let results = match tokio::time::timeout(opts.timeout, all).await {
-        Ok(r) => r,
-        Err(_) => {
-            abort.cancel();
-            return Err(DemoError::Timeout(opts.timeout));
+    tokio::pin!(all);
+    let deadline = tokio::time::sleep(opts.timeout);
+    tokio::pin!(deadline);
+    let results = loop {
+        tokio::select! {
+            r = &mut all => break Some(r),
+            () = &mut deadline => break None,
+            // Only drives the step lines; the ceremony does not wait on it.
+            () = tokio::time::sleep(Duration::from_millis(20)) => board.tick(),
         }
+    };
+    board.finish();
+    let Some(results) = results else {
+        abort.cancel();
+        return Err(DemoError::Timeout(opts.timeout));
     };
     if let Some((node, reason)) = failure.lock().ok().and_then(|f| f.clone()) {
         return Err(DemoError::Node {
@@ -259,22 +429,22 @@ where
         }
     }
 
+    // The same checks as `verify --data-dir` on every node.
     let mut nodes = Vec::new();
     for (i, op) in cluster.operators.iter().enumerate() {
         let dir = opts.output_dir.join(format!("node{i}"));
-        let bytes = std::fs::read(dir.join(LOCK_FILE))
-            .map_err(|e| DemoError::Verify(format!("node {i}: cannot read the lock: {e}")))?;
-        let lock = crate::lock::Lock::from_json(&bytes)
+        let r = crate::lock::datadir::verify_data_dir(&dir, &crate::lock::VerifyOptions::default())
             .map_err(|e| DemoError::Verify(format!("node {i}: {e}")))?;
-        crate::lock::verify_lock(&lock, &crate::lock::VerifyOptions::default())
-            .map_err(|e| DemoError::Verify(format!("node {i}: {e}")))?;
-        if !dir.join(VALIDATOR_KEYS_DIR).is_dir() {
-            return Err(DemoError::Verify(format!("node {i}: no validator_keys/")));
-        }
+        let verified = format!(
+            "node {} of {}, {} keystores match its shares, {} deposit files match the lock",
+            r.node_index, r.operators, r.keystores, r.deposit_files
+        );
+        say(json, &format!("verify node{i}: accepted ({verified})"));
         nodes.push(NodeReport {
             data_dir: dir,
+            verified,
             operator: op.address.clone(),
-            lock_hash: format!("0x{}", hex::encode(&lock.lock_hash)),
+            lock_hash: format!("0x{}", hex::encode(&r.lock_hash)),
         });
     }
     if nodes.windows(2).any(|w| w[0].lock_hash != w[1].lock_hash) {

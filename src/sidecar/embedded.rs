@@ -102,6 +102,10 @@ impl EmbeddedDkg {
 }
 
 impl DkgRunner for EmbeddedDkg {
+    fn progress(&self) -> Option<Progress> {
+        Some(self.progress.clone())
+    }
+
     /// Cancellation abandons the ceremony only until this node announces step
     /// 7. From then on peers may commit their outputs, so abandoning it could
     /// leave the cluster with keys this node lacks: it finishes (the remaining

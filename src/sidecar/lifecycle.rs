@@ -86,6 +86,12 @@ pub trait DkgRunner: Send + Sync {
         data_dir: &Path,
         cancel: CancellationToken,
     ) -> impl Future<Output = Result<(), DkgRunError>> + Send;
+
+    /// How far the current ceremony got, for runners that can tell (the
+    /// demo shows it live); `None` by default.
+    fn progress(&self) -> Option<crate::dkg::ceremony::Progress> {
+        None
+    }
 }
 
 /// How the sidecar finished.
