@@ -382,3 +382,35 @@ fn zipped_leaves_only_charons_archive_holding_a_complete_data_directory() {
     let report = verify_data_dir(&out, &VerifyOptions::default());
     assert!(report.is_ok(), "{:?}", report.err());
 }
+
+#[test]
+fn charons_log_flags_are_accepted_with_charons_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dkg.log");
+    // No ENR key in the data directory: the command fails at once, and says so
+    // in the log file as well as on stderr, without colour codes.
+    let out = std::process::Command::new(EXE)
+        .args(["dkg", "--log-color", "disable", "--p2p-disable-reuseport"])
+        .arg("--log-output-path")
+        .arg(&log)
+        .arg("--data-dir")
+        .arg(dir.path().join("empty"))
+        .arg("--definition-file")
+        .arg(dir.path().join("none.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DKG failed"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let bad = std::process::Command::new(EXE)
+        .args(["dkg", "--log-color", "rainbow"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

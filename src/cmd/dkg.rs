@@ -154,7 +154,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs `dkg`.
 pub fn run(args: Args) -> ExitCode {
-    logging::init(&args.log);
+    if let Err(e) = logging::init(&args.log) {
+        eprintln!("dkg failed: {e}");
+        return ExitCode::from(1);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
