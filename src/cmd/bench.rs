@@ -83,8 +83,8 @@ struct NodeFigures {
     wall: f64,
     cpu: f64,
     peak_mib: f64,
-    read_mib: f64,
-    written_mib: f64,
+    sent_mib: f64,
+    recv_mib: f64,
     steps: Vec<(u32, f64)>,
 }
 
@@ -149,7 +149,7 @@ fn bench(args: &Args) -> Result<(), String> {
     println!("\nSummary (medians over runs and nodes of each implementation):");
     println!(
         "  {:<8} {:>8} {:>6} {:>10} {:>10} {:>10} {:>10}",
-        "ceremony", "wall s", "nodes", "node CPU s", "peak MiB", "read MiB", "write MiB"
+        "ceremony", "wall s", "nodes", "node CPU s", "peak MiB", "recv MiB", "sent MiB"
     );
     let mut per_impl: Vec<(bool, f64, f64, f64)> = Vec::new();
     for (im, walls, figs) in &results {
@@ -160,7 +160,7 @@ fn bench(args: &Args) -> Result<(), String> {
             }
             let cpu = median(f.iter().map(|n| n.cpu).collect());
             let peak = median(f.iter().map(|n| n.peak_mib).collect());
-            let io = median(f.iter().map(|n| n.read_mib + n.written_mib).collect());
+            let io = median(f.iter().map(|n| n.recv_mib + n.sent_mib).collect());
             println!(
                 "  {:<8} {:>8.2} {:>6} {:>10.2} {:>10.1} {:>10.2} {:>10.2}",
                 format!("{im:?}"),
@@ -168,8 +168,8 @@ fn bench(args: &Args) -> Result<(), String> {
                 if rust { "rust" } else { "go" },
                 cpu,
                 peak,
-                median(f.iter().map(|n| n.read_mib).collect()),
-                median(f.iter().map(|n| n.written_mib).collect()),
+                median(f.iter().map(|n| n.recv_mib).collect()),
+                median(f.iter().map(|n| n.sent_mib).collect()),
             );
             per_impl.push((rust, cpu, peak, io));
         }
@@ -179,7 +179,7 @@ fn bench(args: &Args) -> Result<(), String> {
     };
     if per_impl.iter().any(|p| p.0) && per_impl.iter().any(|p| !p.0) {
         println!(
-            "  Rust/Go per node: CPU {:.2}x, peak memory {:.2}x, I/O {:.2}x",
+            "  Rust/Go per node: CPU {:.2}x, peak memory {:.2}x, TCP bytes {:.2}x",
             side(true, |p| p.1) / side(false, |p| p.1),
             side(true, |p| p.2) / side(false, |p| p.2),
             side(true, |p| p.3) / side(false, |p| p.3),
@@ -313,8 +313,8 @@ fn ceremony(
             wall: n.wall.map(|w| w.as_secs_f64()).unwrap_or(wall),
             cpu: n.cpu_secs,
             peak_mib: n.peak_rss_kib as f64 / 1024.0,
-            read_mib: mib(n.io_bytes.0),
-            written_mib: mib(n.io_bytes.1),
+            sent_mib: mib(n.tcp_bytes().0),
+            recv_mib: mib(n.tcp_bytes().1),
             steps: n.step_durations(),
         })
         .collect();
@@ -326,8 +326,8 @@ fn ceremony(
             f.wall,
             f.cpu,
             f.peak_mib,
-            f.read_mib,
-            f.written_mib
+            f.recv_mib,
+            f.sent_mib
         );
     }
     let rust_steps: Vec<&Vec<(u32, f64)>> = figures

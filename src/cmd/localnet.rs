@@ -2,6 +2,7 @@
 //! nodes, each with its own data directory. Used by the `bench` command, the
 //! integration tests and the demo, so they exercise exactly what operators run.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -135,9 +136,9 @@ pub struct NodeRun {
     pub peak_rss_kib: u64,
     /// User + system CPU seconds, as last sampled before it exited.
     pub cpu_secs: f64,
-    /// Bytes the process read and wrote through system calls (`rchar`,
-    /// `wchar`): its TCP traffic plus its small file and log I/O.
-    pub io_bytes: (u64, u64),
+    /// TCP payload bytes (acked sent, received) per socket of the process,
+    /// as `ss` last reported them while it ran.
+    sockets: HashMap<String, (u64, u64)>,
     /// Time from spawn to exit.
     pub wall: Option<Duration>,
     started: Instant,
@@ -204,14 +205,45 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
-fn io_bytes(pid: u32) -> Option<(u64, u64)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    let get = |k: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(k))
-            .and_then(|v| v.trim().parse().ok())
+/// A socket (local and peer address) and its (acked sent, received) bytes.
+type SocketBytes = (String, (u64, u64));
+
+/// TCP bytes of every socket on the machine, by owning pid and socket
+/// (local and peer address), from `ss -tinpH`. Empty if `ss` is missing.
+fn tcp_bytes() -> HashMap<u32, Vec<SocketBytes>> {
+    let mut out: HashMap<u32, Vec<SocketBytes>> = HashMap::new();
+    let Ok(o) = Command::new("ss").args(["-tinpH"]).stderr(Stdio::null()).output() else {
+        return out;
     };
-    Some((get("rchar:")?, get("wchar:")?))
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut current: Option<(String, Vec<u32>)> = None;
+    for line in text.lines() {
+        if !line.starts_with(char::is_whitespace) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let key = f.get(3..5).map(|a| a.join(" ")).unwrap_or_default();
+            let pids = line
+                .split("pid=")
+                .skip(1)
+                .filter_map(|p| p.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+                .collect();
+            current = Some((key, pids));
+            continue;
+        }
+        let Some((key, pids)) = current.take() else {
+            continue;
+        };
+        let num = |k: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let bytes = (num("bytes_acked:"), num("bytes_received:"));
+        for pid in pids {
+            out.entry(pid).or_default().push((key.clone(), bytes));
+        }
+    }
+    out
 }
 
 /// Starts Go `charon dkg` (a binary at `charon`) for operator `index`, with
@@ -257,8 +289,17 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 /// Waits for all nodes, sampling their peak memory, killing them all at `timeout`.
 pub fn wait_all(nodes: &mut [NodeRun], timeout: Duration) -> Result<(), LocalnetError> {
     let start = Instant::now();
+    let mut round = 0u64;
     loop {
         let mut running = 0;
+        // `ss` is a process spawn: sample sockets twice a second, which sees
+        // the long-lived ceremony connections.
+        let sockets = if round.is_multiple_of(10) {
+            tcp_bytes()
+        } else {
+            HashMap::new()
+        };
+        round += 1;
         for n in nodes.iter_mut() {
             let Some(child) = n.child.as_mut() else {
                 continue;
@@ -269,8 +310,9 @@ pub fn wait_all(nodes: &mut [NodeRun], timeout: Duration) -> Result<(), Localnet
             if let Some(c) = cpu_secs(child.id()) {
                 n.cpu_secs = c;
             }
-            if let Some(b) = io_bytes(child.id()) {
-                n.io_bytes = b;
+            for (key, (sent, recv)) in sockets.get(&child.id()).into_iter().flatten() {
+                let e = n.sockets.entry(key.clone()).or_default();
+                *e = (e.0.max(*sent), e.1.max(*recv));
             }
             match child.try_wait().map_err(io("wait for node"))? {
                 Some(st) => {
@@ -318,7 +360,7 @@ impl NodeRun {
             status: None,
             peak_rss_kib: 0,
             cpu_secs: 0.0,
-            io_bytes: (0, 0),
+            sockets: HashMap::new(),
             wall: None,
             started: Instant::now(),
         })
@@ -330,6 +372,14 @@ impl NodeRun {
             let _ = c.kill();
             self.status = c.wait().ok();
         }
+    }
+
+    /// TCP payload bytes (sent and acknowledged, received) over all of the
+    /// node's sockets, as sampled while it ran.
+    pub fn tcp_bytes(&self) -> (u64, u64) {
+        self.sockets
+            .values()
+            .fold((0, 0), |(s, r), (a, b)| (s + a, r + b))
     }
 
     /// Process id while running.
