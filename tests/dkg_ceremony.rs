@@ -414,3 +414,66 @@ fn charons_log_flags_are_accepted_with_charons_meaning() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// SIGTERM to one `dkg` process once its log shows `marker`; returns every
+/// node after all have exited.
+fn sigterm_at(marker: &str) -> (Cluster, Vec<NodeRun>) {
+    let c = cluster(4, 2, "v1.11.0", &[]);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "20s", &[]);
+    let start = std::time::Instant::now();
+    while !nodes[0].log_text().contains(marker) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120) && nodes[0].pid().is_some(),
+            "{}",
+            nodes[0].log_text()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = nodes[0].pid().unwrap().to_string();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_all(&mut nodes, Duration::from_secs(300)).unwrap();
+    drop(relay);
+    (c, nodes)
+}
+
+#[test]
+fn sigterm_before_step_7_leaves_nothing_and_after_it_the_outputs_are_finished_and_kept() {
+    for (marker, finishes) in [
+        ("Step 2 of 8", false),
+        ("Step 5 of 8", false),
+        ("Step 7 of 8", true),
+        ("Step 8 of 8", true),
+    ] {
+        let (c, nodes) = sigterm_at(marker);
+        let signalled = &nodes[0];
+        if finishes {
+            // Peers may already have written their keys: this node must too.
+            assert!(
+                signalled.status.unwrap().success(),
+                "{marker}: {}",
+                signalled.log_text()
+            );
+            let lock = std::fs::read(c.nodes[0].join("cluster-lock.json")).unwrap();
+            for d in &c.nodes {
+                assert_eq!(std::fs::read(d.join("cluster-lock.json")).unwrap(), lock);
+                let report = verify_data_dir(d, &VerifyOptions::default());
+                assert!(report.is_ok(), "{marker}: {:?}", report.err());
+            }
+        } else {
+            assert!(!signalled.status.unwrap().success(), "{marker}");
+            for (n, d) in nodes.iter().zip(&c.nodes) {
+                assert!(
+                    outputs(d).is_empty(),
+                    "{marker}: node {} wrote {:?}",
+                    n.index,
+                    outputs(d)
+                );
+            }
+        }
+    }
+}

@@ -304,7 +304,7 @@ fn ceremony(
     }
     println!("  wall time: {wall:.2} s");
     println!(
-        "  node  impl   wall s   CPU s  peak MiB  read MiB  write MiB  (I/O = TCP + logs + files)"
+        "  node  impl   wall s   CPU s  peak MiB  recv MiB  sent MiB  (TCP payload, relay circuits included)"
     );
     let figures: Vec<NodeFigures> = nodes
         .iter()
