@@ -491,6 +491,59 @@ async fn sync_error_answer_before_shutdown_is_the_peers_error() {
     peer.await.unwrap();
 }
 
+/// A peer's error text (up to 32 MiB in a sync frame) reaches our errors and
+/// logs bounded and without control characters.
+#[tokio::test]
+async fn sync_peer_text_is_bounded_and_stripped() {
+    use charon_dkg_sidecar::p2p::sync::MAX_PEER_TEXT;
+    let ks = keys(2);
+    let local = Arc::new(SyncLocal::new(Compat::V1_11, &ks[1], &DEF_HASH, "").unwrap());
+    let client = SyncClient::new(0, local);
+    let (mut c_end, mut s_end) = pipe();
+    let peer = tokio::spawn(async move {
+        let body = frame::read_sized(&mut s_end).await.unwrap();
+        let msg = MsgSync::decode(body.as_slice()).unwrap();
+        let resp = MsgSyncResponse {
+            sync_timestamp: msg.timestamp,
+            // Within the 64 KiB sync frame bound, far beyond the text bound.
+            error: format!("forged\n\x1b[31mline{}", "x".repeat(60_000)),
+        };
+        frame::write_sized(&mut s_end, &resp.encode_to_vec())
+            .await
+            .unwrap();
+    });
+    let SyncError::PeerError { error, .. } = client.run_session(&mut c_end).await.unwrap_err()
+    else {
+        panic!("not a peer error")
+    };
+    peer.await.unwrap();
+    assert!(
+        error.chars().count() <= MAX_PEER_TEXT + 1,
+        "{}",
+        error.len()
+    );
+    assert!(error.starts_with("forged  [31mline"), "{error:.40}");
+    assert!(!error.chars().any(char::is_control));
+
+    // The same for what a peer claims as its version, in the server's error.
+    let server = Arc::new(SyncServer::new(Compat::V1_11, DEF_HASH, 0, pubkeys(&ks)).unwrap());
+    let msg = MsgSync {
+        version: format!("v1.11\n{}", "9".repeat(60_000)),
+        ..Default::default()
+    };
+    let resp = raw_sync(&server, vec![msg]).await;
+    assert!(
+        resp[0].error.len() < 2 * MAX_PEER_TEXT,
+        "{}",
+        resp[0].error.len()
+    );
+    let logged = server.error().unwrap().to_string();
+    assert!(
+        logged.len() < 2 * MAX_PEER_TEXT && !logged.contains('\n'),
+        "{logged:.80}"
+    );
+}
+
 #[test]
 fn sync_version_and_step_rules() {
     use charon_dkg_sidecar::p2p::sync::{check_version, next_peer_step, parse_version};

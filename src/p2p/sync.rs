@@ -35,6 +35,24 @@ pub const MAX_NICKNAME_LEN: usize = 32;
 /// inconsistent, e.g. because it restarted mid-ceremony.
 pub const RESTART_ERROR: &str = "detected inconsistent peer sync state (node restarted mid-ceremony), ceremony aborted: all operators must stop charon and restart the ceremony together";
 
+/// Longest piece of peer-controlled text (error replies, versions) kept in
+/// errors and logs; a sync frame can carry 32 MiB.
+pub const MAX_PEER_TEXT: usize = 512;
+
+/// `s` made safe for one log line: cut to [`MAX_PEER_TEXT`] characters and
+/// control characters (forged newlines, terminal escapes) replaced.
+pub fn peer_text(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_PEER_TEXT)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(MAX_PEER_TEXT).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Sync failure; peer numbers are operator indices.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum SyncError {
@@ -111,11 +129,15 @@ pub fn parse_version(v: &str) -> Option<(u64, u64)> {
 pub fn check_version(own: Compat, theirs: &str) -> Result<(), String> {
     let own_str = own.minor_version();
     let Some(parsed) = parse_version(theirs) else {
-        return Err(format!("parse peer version: invalid version {theirs:?}"));
+        return Err(format!(
+            "parse peer version: invalid version {:?}",
+            peer_text(theirs)
+        ));
     };
     if Some(parsed) != parse_version(own_str) {
         return Err(format!(
-            "mismatching charon version; expect={own_str}, got={theirs}"
+            "mismatching charon version; expect={own_str}, got={}",
+            peer_text(theirs)
         ));
     }
     Ok(())
@@ -531,7 +553,7 @@ impl SyncClient {
             if !resp.error.is_empty() {
                 return Err(SyncError::PeerError {
                     peer,
-                    error: resp.error,
+                    error: peer_text(&resp.error),
                 });
             }
             self.connected.store(true, Ordering::SeqCst);
