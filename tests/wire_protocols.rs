@@ -279,6 +279,72 @@ async fn send_msg(c: &Cluster, msg: &BCastMessage) -> (bool, Result<(), BcastErr
     (acked, h.await.unwrap())
 }
 
+/// A delivery recorded in one attempt and replayed into the next attempt of
+/// the same definition (same session hash, IDs and keys, so every signature
+/// still verifies) is refused: deliveries are bound to what this endpoint
+/// co-signed.
+#[tokio::test]
+async fn bcast_replay_from_an_earlier_attempt_is_refused() {
+    let ks = keys(3);
+    let signed_msg = |c: &Cluster, value: u8| {
+        let any = pack_any(&MsgNodeSig {
+            signature: vec![value; 65],
+            peer_index: 1,
+        });
+        let sigs: Vec<Vec<u8>> = (0..3)
+            .map(|i| {
+                if i == 1 {
+                    let hash = c.nodes[0].bcast.hash(protocols::MSG_NODE_SIG, &any);
+                    sign65(&ks[1], &hash).unwrap().to_vec()
+                } else {
+                    c.nodes[i]
+                        .bcast
+                        .co_sign(1, protocols::MSG_NODE_SIG, &any)
+                        .unwrap()
+                        .to_vec()
+                }
+            })
+            .collect();
+        BCastMessage {
+            id: protocols::MSG_NODE_SIG.into(),
+            message: Some(any),
+            signatures: sigs,
+        }
+    };
+    // Attempt 1: a normal broadcast from operator 1, delivered to node 0.
+    let mut first = cluster(&[Compat::V1_11; 3]);
+    let old = signed_msg(&first, 5);
+    let (acked, res) = send_msg(&first, &old).await;
+    assert!(acked);
+    res.unwrap();
+    assert!(first.node_sig[0].try_recv().is_ok());
+
+    // Attempt 2: fresh endpoints. The replay is refused before and after
+    // operator 1's genuine attempt-2 message was co-signed.
+    let mut second = cluster(&[Compat::V1_11; 3]);
+    let (acked, res) = send_msg(&second, &old).await;
+    assert!(!acked);
+    assert!(
+        matches!(res, Err(BcastError::NotCoSigned { peer: 1, .. })),
+        "{res:?}"
+    );
+    let fresh = signed_msg(&second, 6);
+    let (acked, res) = send_msg(&second, &old).await;
+    assert!(!acked);
+    assert!(
+        matches!(res, Err(BcastError::NotCoSigned { peer: 1, .. })),
+        "{res:?}"
+    );
+    assert!(second.node_sig[0].try_recv().is_err());
+    let (acked, res) = send_msg(&second, &fresh).await;
+    assert!(acked);
+    res.unwrap();
+    assert_eq!(
+        second.node_sig[0].try_recv().unwrap().message,
+        fresh.message.unwrap()
+    );
+}
+
 #[tokio::test]
 async fn bcast_msg_verifies_every_signature_before_delivery() {
     let mut c = cluster(&[Compat::V1_11; 3]);
@@ -337,6 +403,21 @@ async fn bcast_msg_verifies_every_signature_before_delivery() {
         c.node_sig[0].try_recv().is_err(),
         "nothing delivered so far"
     );
+
+    // Fully and validly signed, but never co-signed by this node (a replay
+    // from an earlier attempt with the same definition): refused.
+    let (acked, res) = send_msg(&c, &msg(good.clone())).await;
+    assert!(!acked);
+    assert!(
+        matches!(&res, Err(BcastError::NotCoSigned { peer: 1, msg_id }) if msg_id == protocols::MSG_NODE_SIG),
+        "{res:?}"
+    );
+    assert!(c.node_sig[0].try_recv().is_err());
+    // Operator 1 asks node 0 to co-sign first, as every sender does.
+    c.nodes[0]
+        .bcast
+        .co_sign(1, protocols::MSG_NODE_SIG, &any)
+        .unwrap();
 
     // Valid, with recovery bytes in Go's 27/28 form: accepted and acknowledged.
     let mut sigs = good.clone();

@@ -92,6 +92,17 @@ pub enum BcastError {
         /// Message ID.
         msg_id: String,
     },
+    /// A fully signed message this endpoint never co-signed: it belongs to
+    /// another attempt (a replay), since every sender asks us first.
+    #[error(
+        "bcast message {msg_id:?} from operator {peer} was not co-signed by this node in this attempt"
+    )]
+    NotCoSigned {
+        /// Sending operator.
+        peer: usize,
+        /// Message ID.
+        msg_id: String,
+    },
     /// Wrong number of signatures.
     #[error("invalid number of signatures: got {got}, want {want}")]
     SignatureCount {
@@ -302,6 +313,12 @@ impl Bcast {
 
     /// Verifies and queues a signed message. Returns `false` for a repeat of
     /// an already delivered message (still a success for the sender).
+    ///
+    /// The message must be the one this endpoint co-signed for `(sender, id)`:
+    /// a sender collects every signature, ours included, before delivering,
+    /// so a fully signed message we did not sign here comes from an earlier
+    /// attempt of the same definition (same session hash and IDs) and is a
+    /// replay. This binds deliveries to the attempt without any wire change.
     pub fn accept_message(&self, sender: usize, msg: BCastMessage) -> Result<bool, BcastError> {
         self.check_sender(sender)?;
         let any = msg.message.ok_or(BcastError::Check {
@@ -314,6 +331,18 @@ impl Bcast {
         let hash = self.hash(&msg.id, &any);
         verify_signatures(&self.peers, &hash, &msg.signatures)?;
         let reg = self.check_message(&msg.id, &any)?;
+        let co_signed = self
+            .signed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(sender, msg.id.clone()))
+            == Some(&hash);
+        if !co_signed {
+            return Err(BcastError::NotCoSigned {
+                peer: sender,
+                msg_id: msg.id,
+            });
+        }
         let fresh = self
             .delivered
             .lock()
