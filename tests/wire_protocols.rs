@@ -9,6 +9,7 @@ use charon_dkg_sidecar::p2p::bcast::{Bcast, BcastError, Delivery};
 use charon_dkg_sidecar::p2p::frame::{self, FrameError, MAX_DELIMITED_SIZE};
 use charon_dkg_sidecar::p2p::frostp2p::{self, FrostWireError};
 use charon_dkg_sidecar::p2p::k1sig::sign65;
+use charon_dkg_sidecar::p2p::limits::WireLimits;
 use charon_dkg_sidecar::p2p::nodesig::{self, NodeSigError, NodeSigs};
 use charon_dkg_sidecar::p2p::parsigex::{self, ParSigExError};
 use charon_dkg_sidecar::p2p::proto::corepb::{Duty, ParSigExMsg};
@@ -42,6 +43,12 @@ fn pubkeys(keys: &[SigningKey]) -> Vec<VerifyingKey> {
 }
 
 const DEF_HASH: [u8; 32] = [7; 32];
+/// Message bounds of a 16-validator, 4-operator ceremony.
+const LIMITS: WireLimits = WireLimits {
+    validators: 16,
+    operators: 4,
+    threshold: 3,
+};
 
 struct Node {
     bcast: Bcast,
@@ -811,7 +818,7 @@ async fn parsigex_round_trip_and_refusals() {
     let (mut a, mut b) = pipe();
     let m2 = msg.clone();
     tokio::spawn(async move { parsigex::send_msg(&mut a, &m2).await.unwrap() });
-    let got = parsigex::recv_msg(&mut b, 3).await.unwrap();
+    let got = parsigex::recv_msg(&mut b, 3, &LIMITS).await.unwrap();
     assert_eq!(
         (got.sig_type, got.share_idx, got.sigs.clone()),
         (201, 3, sigs.clone())
@@ -1001,7 +1008,10 @@ async fn frost_round1_p2p_one_shot_send_and_receive() {
     let (mut a, mut b) = pipe();
     let m = msg.clone();
     tokio::spawn(async move { frostp2p::send_round1_p2p(&mut a, &m).await.unwrap() });
-    assert_eq!(frostp2p::recv_round1_p2p(&mut b).await.unwrap(), msg);
+    assert_eq!(
+        frostp2p::recv_round1_p2p(&mut b, &LIMITS).await.unwrap(),
+        msg
+    );
     // A share without its key is refused (charon's presence rule).
     let (mut a, mut b) = pipe();
     let bad = FrostRound1P2P {
@@ -1013,9 +1023,107 @@ async fn frost_round1_p2p_one_shot_send_and_receive() {
     };
     tokio::spawn(async move { frostp2p::send_round1_p2p(&mut a, &bad).await.unwrap() });
     assert!(matches!(
-        frostp2p::recv_round1_p2p(&mut b).await,
+        frostp2p::recv_round1_p2p(&mut b, &LIMITS).await,
         Err(FrostWireError::Proto(_))
     ));
+}
+
+/// Millions of empty shares are a few MiB on the wire and gigabytes once
+/// decoded. Above the ceremony's size bound the frame is refused unread;
+/// within it, the share count is checked on the raw bytes before decoding.
+#[tokio::test]
+async fn oversized_repeated_fields_are_refused_before_they_expand() {
+    use charon_dkg_sidecar::p2p::proto::ProtoError;
+    // Repeated field 1 with an empty message: `0a 00`, two bytes per share.
+    let empty_shares = |n: usize| {
+        let mut v = Vec::with_capacity(2 * n);
+        for _ in 0..n {
+            v.extend_from_slice(&[0x0a, 0x00]);
+        }
+        v
+    };
+    // 4 million shares (8 MiB on the wire): refused on the announced size.
+    let (mut a, mut b) = pipe();
+    let body = empty_shares(4_000_000);
+    tokio::spawn(async move {
+        let _ = a.write_all(&frame::varint_prefix(body.len())).await;
+        let _ = a.write_all(&body).await;
+    });
+    let err = frostp2p::recv_round1_p2p(&mut b, &LIMITS)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FrostWireError::Frame(FrameError::Size {
+                size: 8_000_000,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    // 20,000 shares for 16 validators, within the size bound: refused by count.
+    let (mut a, mut b) = pipe();
+    let body = empty_shares(20_000);
+    assert!(body.len() < LIMITS.frost_round1_p2p());
+    tokio::spawn(async move {
+        let _ = frame::write_delimited(&mut a, &body).await;
+    });
+    let err = frostp2p::recv_round1_p2p(&mut b, &LIMITS)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FrostWireError::Proto(ProtoError::Decode { message: "dkg.FrostRound1P2P", reason })
+            if reason == "more than 16 entries"),
+        "{err}"
+    );
+
+    // The same inside a bcast round-1 cast: too many commitments in one cast.
+    let ks = keys(3);
+    let mut b0 = Bcast::new(Compat::V1_11, DEF_HASH, 0, ks[0].clone(), pubkeys(&ks)).unwrap();
+    let _rx = b0.register::<FrostRound1Casts>(protocols::MSG_FROST_ROUND1_CAST);
+    b0.set_limits(LIMITS);
+    let mut casts = sample_casts(2, 16, 3);
+    casts.casts[5].commitments = vec![Vec::new(); 30_000];
+    let err = b0
+        .co_sign(1, protocols::MSG_FROST_ROUND1_CAST, &pack_any(&casts))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            BcastError::Check {
+                source: ProtoError::Decode {
+                    message: "dkg.FrostRound1Cast",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    b0.co_sign(
+        1,
+        protocols::MSG_FROST_ROUND1_CAST,
+        &pack_any(&sample_casts(2, 16, 3)),
+    )
+    .unwrap();
+
+    // And a parsigex set with more entries than validators.
+    let sigs: BTreeMap<[u8; 48], [u8; 96]> = (0..17u8).map(|i| ([i; 48], [i; 96])).collect();
+    let msg = parsigex::build_msg(parsigex::SIG_LOCK, 3, &sigs);
+    let (mut a, mut b) = pipe();
+    tokio::spawn(async move { parsigex::send_msg(&mut a, &msg).await.unwrap() });
+    let err = parsigex::recv_msg(&mut b, 3, &LIMITS).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ParSigExError::Proto(ProtoError::Decode {
+                message: "core.ParSignedDataSet",
+                ..
+            })
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -15,8 +15,9 @@ use k256::ecdsa::{SigningKey, VerifyingKey};
 use prost::Message;
 use tokio::sync::Notify;
 
-use super::frame::{FrameError, read_sized, write_sized};
+use super::frame::{FrameError, read_sized_max, write_sized};
 use super::k1sig::{K1Error, sign_der, verify_der};
+use super::limits::MAX_SYNC_MESSAGE;
 use super::proto::Timestamp;
 use super::proto::dkgpb::{MsgSync, MsgSyncResponse};
 use super::protocols::{Compat, SYNC};
@@ -28,6 +29,10 @@ pub const SYNC_PERIOD: Duration = Duration::from_millis(100);
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// The "shutdown ready" step reported before `shutdown = true`.
 pub const SHUTDOWN_STEP: i64 = 8;
+/// Longest wait for a peer's next sync frame. Peers send one every 100 ms, so
+/// a stream silent this long is dead or hostile; ending it frees its task (a
+/// live peer just reconnects).
+pub const SYNC_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest nickname charon accepts.
 pub const MAX_NICKNAME_LEN: usize = 32;
 
@@ -325,7 +330,7 @@ impl SyncServer {
             reason: e.to_string(),
         };
         loop {
-            let body = match read_sized(stream).await {
+            let body = match read_frame(stream).await {
                 Ok(body) => body,
                 Err(FrameError::Closed) => return Ok(()),
                 Err(e) => return Err(stream_err(e)),
@@ -539,7 +544,7 @@ impl SyncClient {
             write_sized(stream, &msg.encode_to_vec())
                 .await
                 .map_err(stream_err)?;
-            let body = read_sized(stream).await.map_err(stream_err)?;
+            let body = read_frame(stream).await.map_err(stream_err)?;
             let resp = MsgSyncResponse::decode(body.as_slice()).map_err(|e| SyncError::Stream {
                 peer,
                 reason: format!("invalid MsgSyncResponse: {e}"),
@@ -600,6 +605,19 @@ impl SyncClient {
             }
         }
     }
+}
+
+/// Reads one sync frame of at most [`MAX_SYNC_MESSAGE`] bytes within
+/// [`SYNC_READ_TIMEOUT`].
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, FrameError> {
+    tokio::time::timeout(SYNC_READ_TIMEOUT, read_sized_max(stream, MAX_SYNC_MESSAGE))
+        .await
+        .unwrap_or_else(|_| {
+            Err(FrameError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no sync message within {SYNC_READ_TIMEOUT:?}"),
+            )))
+        })
 }
 
 /// Progress queries the ceremony uses for its logs and error messages.
