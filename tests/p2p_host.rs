@@ -678,3 +678,91 @@ async fn a_burst_of_inbound_streams_is_queued_not_dropped() {
     .await
     .expect("streams were lost: not every inbound stream reached the accept queue");
 }
+
+/// A cluster peer opening far more streams than a ceremony needs gets only
+/// `MAX_INBOUND_STREAMS_PER_PEER` handler tasks at once; the rest are reset
+/// without a task, and slots free up as handlers finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_opening_many_streams_is_capped() {
+    use charon_dkg_sidecar::dkg::net::{StreamBudget, spawn_accept_loop};
+    use charon_dkg_sidecar::p2p::limits::MAX_INBOUND_STREAMS_PER_PEER as MAX;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    const HOLD: &str = "/test/hold/1.0.0";
+    const EXTRA: usize = 8;
+    timeout(LIMIT * 2, async {
+        let (keys, peers) = cluster(2);
+        let mut a_cfg = config(&keys[0], &peers, vec![]);
+        a_cfg.tcp_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        let a = Host::new(a_cfg).unwrap();
+        let incoming = a.accept(HOLD).unwrap();
+        let budget = StreamBudget::default();
+        let (release_tx, release) = tokio::sync::watch::channel(false);
+        let index: Arc<HashMap<PeerId, usize>> =
+            Arc::new(peers.iter().enumerate().map(|(i, p)| (*p, i)).collect());
+        spawn_accept_loop(
+            incoming,
+            HOLD,
+            index,
+            budget.clone(),
+            move |_sender, mut s| {
+                let mut release = release.clone();
+                async move {
+                    let _ = release.wait_for(|r| *r).await;
+                    let _ = s.write_all(b"ok").await;
+                    let _ = s.close().await;
+                }
+            },
+        );
+        a.start().await.unwrap();
+        let a_addr = a
+            .watch_listen_addrs()
+            .wait_for(|v| !v.is_empty())
+            .await
+            .unwrap()[0]
+            .clone();
+        let mut b_cfg = config(&keys[1], &peers, vec![]);
+        b_cfg.direct_addrs.insert(peers[0], vec![a_addr]);
+        let b = Host::new(b_cfg).unwrap();
+        b.start().await.unwrap();
+
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+        let b = Arc::new(b);
+        for _ in 0..MAX + EXTRA {
+            let (b, done_tx) = (b.clone(), done_tx.clone());
+            let target = peers[0];
+            tokio::spawn(async move {
+                let mut s = b.open_stream(target, HOLD).await.unwrap();
+                // A refused stream may be reset before or during the write.
+                let _ = s.write_all(b"x").await;
+                let _ = s.close().await;
+                let mut buf = Vec::new();
+                let answered = s.read_to_end(&mut buf).await.is_ok() && buf == b"ok";
+                let _ = done_tx.send(answered);
+            });
+        }
+        // The streams over the cap end first, unanswered, while the others
+        // are all held by their handlers.
+        for _ in 0..EXTRA {
+            assert!(
+                !done_rx.recv().await.unwrap(),
+                "a stream over the cap was served"
+            );
+        }
+        assert_eq!(budget.open_streams(1), MAX);
+        release_tx.send_replace(true);
+        for _ in 0..MAX {
+            assert!(
+                done_rx.recv().await.unwrap(),
+                "an admitted stream was not served"
+            );
+        }
+        while budget.open_streams(1) != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        a.shutdown().await;
+        b.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}

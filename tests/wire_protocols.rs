@@ -9,6 +9,7 @@ use charon_dkg_sidecar::p2p::bcast::{Bcast, BcastError, Delivery};
 use charon_dkg_sidecar::p2p::frame::{self, FrameError, MAX_DELIMITED_SIZE};
 use charon_dkg_sidecar::p2p::frostp2p::{self, FrostWireError};
 use charon_dkg_sidecar::p2p::k1sig::sign65;
+use charon_dkg_sidecar::p2p::limits::WireLimits;
 use charon_dkg_sidecar::p2p::nodesig::{self, NodeSigError, NodeSigs};
 use charon_dkg_sidecar::p2p::parsigex::{self, ParSigExError};
 use charon_dkg_sidecar::p2p::proto::corepb::{Duty, ParSigExMsg};
@@ -42,6 +43,12 @@ fn pubkeys(keys: &[SigningKey]) -> Vec<VerifyingKey> {
 }
 
 const DEF_HASH: [u8; 32] = [7; 32];
+/// Message bounds of a 16-validator, 4-operator ceremony.
+const LIMITS: WireLimits = WireLimits {
+    validators: 16,
+    operators: 4,
+    threshold: 3,
+};
 
 struct Node {
     bcast: Bcast,
@@ -279,6 +286,72 @@ async fn send_msg(c: &Cluster, msg: &BCastMessage) -> (bool, Result<(), BcastErr
     (acked, h.await.unwrap())
 }
 
+/// A delivery recorded in one attempt and replayed into the next attempt of
+/// the same definition (same session hash, IDs and keys, so every signature
+/// still verifies) is refused: deliveries are bound to what this endpoint
+/// co-signed.
+#[tokio::test]
+async fn bcast_replay_from_an_earlier_attempt_is_refused() {
+    let ks = keys(3);
+    let signed_msg = |c: &Cluster, value: u8| {
+        let any = pack_any(&MsgNodeSig {
+            signature: vec![value; 65],
+            peer_index: 1,
+        });
+        let sigs: Vec<Vec<u8>> = (0..3)
+            .map(|i| {
+                if i == 1 {
+                    let hash = c.nodes[0].bcast.hash(protocols::MSG_NODE_SIG, &any);
+                    sign65(&ks[1], &hash).unwrap().to_vec()
+                } else {
+                    c.nodes[i]
+                        .bcast
+                        .co_sign(1, protocols::MSG_NODE_SIG, &any)
+                        .unwrap()
+                        .to_vec()
+                }
+            })
+            .collect();
+        BCastMessage {
+            id: protocols::MSG_NODE_SIG.into(),
+            message: Some(any),
+            signatures: sigs,
+        }
+    };
+    // Attempt 1: a normal broadcast from operator 1, delivered to node 0.
+    let mut first = cluster(&[Compat::V1_11; 3]);
+    let old = signed_msg(&first, 5);
+    let (acked, res) = send_msg(&first, &old).await;
+    assert!(acked);
+    res.unwrap();
+    assert!(first.node_sig[0].try_recv().is_ok());
+
+    // Attempt 2: fresh endpoints. The replay is refused before and after
+    // operator 1's genuine attempt-2 message was co-signed.
+    let mut second = cluster(&[Compat::V1_11; 3]);
+    let (acked, res) = send_msg(&second, &old).await;
+    assert!(!acked);
+    assert!(
+        matches!(res, Err(BcastError::NotCoSigned { peer: 1, .. })),
+        "{res:?}"
+    );
+    let fresh = signed_msg(&second, 6);
+    let (acked, res) = send_msg(&second, &old).await;
+    assert!(!acked);
+    assert!(
+        matches!(res, Err(BcastError::NotCoSigned { peer: 1, .. })),
+        "{res:?}"
+    );
+    assert!(second.node_sig[0].try_recv().is_err());
+    let (acked, res) = send_msg(&second, &fresh).await;
+    assert!(acked);
+    res.unwrap();
+    assert_eq!(
+        second.node_sig[0].try_recv().unwrap().message,
+        fresh.message.unwrap()
+    );
+}
+
 #[tokio::test]
 async fn bcast_msg_verifies_every_signature_before_delivery() {
     let mut c = cluster(&[Compat::V1_11; 3]);
@@ -337,6 +410,21 @@ async fn bcast_msg_verifies_every_signature_before_delivery() {
         c.node_sig[0].try_recv().is_err(),
         "nothing delivered so far"
     );
+
+    // Fully and validly signed, but never co-signed by this node (a replay
+    // from an earlier attempt with the same definition): refused.
+    let (acked, res) = send_msg(&c, &msg(good.clone())).await;
+    assert!(!acked);
+    assert!(
+        matches!(&res, Err(BcastError::NotCoSigned { peer: 1, msg_id }) if msg_id == protocols::MSG_NODE_SIG),
+        "{res:?}"
+    );
+    assert!(c.node_sig[0].try_recv().is_err());
+    // Operator 1 asks node 0 to co-sign first, as every sender does.
+    c.nodes[0]
+        .bcast
+        .co_sign(1, protocols::MSG_NODE_SIG, &any)
+        .unwrap();
 
     // Valid, with recovery bytes in Go's 27/28 form: accepted and acknowledged.
     let mut sigs = good.clone();
@@ -489,6 +577,59 @@ async fn sync_error_answer_before_shutdown_is_the_peers_error() {
         }
     );
     peer.await.unwrap();
+}
+
+/// A peer's error text (up to 32 MiB in a sync frame) reaches our errors and
+/// logs bounded and without control characters.
+#[tokio::test]
+async fn sync_peer_text_is_bounded_and_stripped() {
+    use charon_dkg_sidecar::p2p::sync::MAX_PEER_TEXT;
+    let ks = keys(2);
+    let local = Arc::new(SyncLocal::new(Compat::V1_11, &ks[1], &DEF_HASH, "").unwrap());
+    let client = SyncClient::new(0, local);
+    let (mut c_end, mut s_end) = pipe();
+    let peer = tokio::spawn(async move {
+        let body = frame::read_sized(&mut s_end).await.unwrap();
+        let msg = MsgSync::decode(body.as_slice()).unwrap();
+        let resp = MsgSyncResponse {
+            sync_timestamp: msg.timestamp,
+            // Within the 64 KiB sync frame bound, far beyond the text bound.
+            error: format!("forged\n\x1b[31mline{}", "x".repeat(60_000)),
+        };
+        frame::write_sized(&mut s_end, &resp.encode_to_vec())
+            .await
+            .unwrap();
+    });
+    let SyncError::PeerError { error, .. } = client.run_session(&mut c_end).await.unwrap_err()
+    else {
+        panic!("not a peer error")
+    };
+    peer.await.unwrap();
+    assert!(
+        error.chars().count() <= MAX_PEER_TEXT + 1,
+        "{}",
+        error.len()
+    );
+    assert!(error.starts_with("forged  [31mline"), "{error:.40}");
+    assert!(!error.chars().any(char::is_control));
+
+    // The same for what a peer claims as its version, in the server's error.
+    let server = Arc::new(SyncServer::new(Compat::V1_11, DEF_HASH, 0, pubkeys(&ks)).unwrap());
+    let msg = MsgSync {
+        version: format!("v1.11\n{}", "9".repeat(60_000)),
+        ..Default::default()
+    };
+    let resp = raw_sync(&server, vec![msg]).await;
+    assert!(
+        resp[0].error.len() < 2 * MAX_PEER_TEXT,
+        "{}",
+        resp[0].error.len()
+    );
+    let logged = server.error().unwrap().to_string();
+    assert!(
+        logged.len() < 2 * MAX_PEER_TEXT && !logged.contains('\n'),
+        "{logged:.80}"
+    );
 }
 
 #[test]
@@ -677,7 +818,7 @@ async fn parsigex_round_trip_and_refusals() {
     let (mut a, mut b) = pipe();
     let m2 = msg.clone();
     tokio::spawn(async move { parsigex::send_msg(&mut a, &m2).await.unwrap() });
-    let got = parsigex::recv_msg(&mut b, 3).await.unwrap();
+    let got = parsigex::recv_msg(&mut b, 3, &LIMITS).await.unwrap();
     assert_eq!(
         (got.sig_type, got.share_idx, got.sigs.clone()),
         (201, 3, sigs.clone())
@@ -867,7 +1008,10 @@ async fn frost_round1_p2p_one_shot_send_and_receive() {
     let (mut a, mut b) = pipe();
     let m = msg.clone();
     tokio::spawn(async move { frostp2p::send_round1_p2p(&mut a, &m).await.unwrap() });
-    assert_eq!(frostp2p::recv_round1_p2p(&mut b).await.unwrap(), msg);
+    assert_eq!(
+        frostp2p::recv_round1_p2p(&mut b, &LIMITS).await.unwrap(),
+        msg
+    );
     // A share without its key is refused (charon's presence rule).
     let (mut a, mut b) = pipe();
     let bad = FrostRound1P2P {
@@ -879,9 +1023,107 @@ async fn frost_round1_p2p_one_shot_send_and_receive() {
     };
     tokio::spawn(async move { frostp2p::send_round1_p2p(&mut a, &bad).await.unwrap() });
     assert!(matches!(
-        frostp2p::recv_round1_p2p(&mut b).await,
+        frostp2p::recv_round1_p2p(&mut b, &LIMITS).await,
         Err(FrostWireError::Proto(_))
     ));
+}
+
+/// Millions of empty shares are a few MiB on the wire and gigabytes once
+/// decoded. Above the ceremony's size bound the frame is refused unread;
+/// within it, the share count is checked on the raw bytes before decoding.
+#[tokio::test]
+async fn oversized_repeated_fields_are_refused_before_they_expand() {
+    use charon_dkg_sidecar::p2p::proto::ProtoError;
+    // Repeated field 1 with an empty message: `0a 00`, two bytes per share.
+    let empty_shares = |n: usize| {
+        let mut v = Vec::with_capacity(2 * n);
+        for _ in 0..n {
+            v.extend_from_slice(&[0x0a, 0x00]);
+        }
+        v
+    };
+    // 4 million shares (8 MiB on the wire): refused on the announced size.
+    let (mut a, mut b) = pipe();
+    let body = empty_shares(4_000_000);
+    tokio::spawn(async move {
+        let _ = a.write_all(&frame::varint_prefix(body.len())).await;
+        let _ = a.write_all(&body).await;
+    });
+    let err = frostp2p::recv_round1_p2p(&mut b, &LIMITS)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FrostWireError::Frame(FrameError::Size {
+                size: 8_000_000,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    // 20,000 shares for 16 validators, within the size bound: refused by count.
+    let (mut a, mut b) = pipe();
+    let body = empty_shares(20_000);
+    assert!(body.len() < LIMITS.frost_round1_p2p());
+    tokio::spawn(async move {
+        let _ = frame::write_delimited(&mut a, &body).await;
+    });
+    let err = frostp2p::recv_round1_p2p(&mut b, &LIMITS)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FrostWireError::Proto(ProtoError::Decode { message: "dkg.FrostRound1P2P", reason })
+            if reason == "more than 16 entries"),
+        "{err}"
+    );
+
+    // The same inside a bcast round-1 cast: too many commitments in one cast.
+    let ks = keys(3);
+    let mut b0 = Bcast::new(Compat::V1_11, DEF_HASH, 0, ks[0].clone(), pubkeys(&ks)).unwrap();
+    let _rx = b0.register::<FrostRound1Casts>(protocols::MSG_FROST_ROUND1_CAST);
+    b0.set_limits(LIMITS);
+    let mut casts = sample_casts(2, 16, 3);
+    casts.casts[5].commitments = vec![Vec::new(); 30_000];
+    let err = b0
+        .co_sign(1, protocols::MSG_FROST_ROUND1_CAST, &pack_any(&casts))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            BcastError::Check {
+                source: ProtoError::Decode {
+                    message: "dkg.FrostRound1Cast",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    b0.co_sign(
+        1,
+        protocols::MSG_FROST_ROUND1_CAST,
+        &pack_any(&sample_casts(2, 16, 3)),
+    )
+    .unwrap();
+
+    // And a parsigex set with more entries than validators.
+    let sigs: BTreeMap<[u8; 48], [u8; 96]> = (0..17u8).map(|i| ([i; 48], [i; 96])).collect();
+    let msg = parsigex::build_msg(parsigex::SIG_LOCK, 3, &sigs);
+    let (mut a, mut b) = pipe();
+    tokio::spawn(async move { parsigex::send_msg(&mut a, &msg).await.unwrap() });
+    let err = parsigex::recv_msg(&mut b, 3, &LIMITS).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ParSigExError::Proto(ProtoError::Decode {
+                message: "core.ParSignedDataSet",
+                ..
+            })
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]

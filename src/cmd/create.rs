@@ -152,11 +152,18 @@ pub fn definition_json(a: &DkgArgs) -> Result<Vec<u8>, String> {
     o.deposit_amounts = a
         .deposit_amounts
         .iter()
-        .map(|e| e * 1_000_000_000)
-        .collect();
+        .map(|&eth| {
+            // Unchecked, 36028797018964000 ETH wrapped to exactly 32 ETH.
+            eth.checked_mul(1_000_000_000)
+                .ok_or_else(|| format!("--deposit-amounts: {eth} ETH is out of range"))
+        })
+        .collect::<Result<_, _>>()?;
     o.compounding = a.compounding;
     o.target_gas_limit = a.target_gas_limit;
     let t = check_options(&o).map_err(|e| e.to_string())?;
+    if !o.deposit_amounts.is_empty() {
+        crate::lock::definition::verify_deposit_amounts(&o.deposit_amounts, o.compounding)?;
+    }
     let operators = a
         .operator_enrs
         .iter()
@@ -167,9 +174,6 @@ pub fn definition_json(a: &DkgArgs) -> Result<Vec<u8>, String> {
         .collect();
     let def =
         new_definition(&o, t, operators, &mut rand::rngs::OsRng).map_err(|e| e.to_string())?;
-    if !o.deposit_amounts.is_empty() {
-        crate::lock::definition::verify_deposit_amounts(&o.deposit_amounts, o.compounding)?;
-    }
     def.to_json().map_err(|e| e.to_string())
 }
 

@@ -35,6 +35,7 @@ use crate::p2p::collect::Collector;
 use crate::p2p::frostp2p::{validate_round1_casts, validate_round2_casts};
 use crate::p2p::host::{Host, HostConfig};
 use crate::p2p::identity::{EnrPrivateKey, peer_id_from_k1_pubkey};
+use crate::p2p::limits::WireLimits;
 use crate::p2p::nodesig::NodeSigs;
 use crate::p2p::parsigex::{
     SIG_LOCK, SIG_VALIDATOR_REGISTRATION, build_msg, deposit_sig_type, send_msg,
@@ -327,6 +328,11 @@ pub async fn run_with_progress(
     hc.disable_reuseport = cfg.disable_reuseport;
     let host = Arc::new(Host::new(hc).map_err(setup("start p2p host"))?);
 
+    let limits = WireLimits::new(
+        num_vals,
+        n,
+        usize::try_from(def.threshold).unwrap_or(usize::MAX),
+    );
     let mut bcast = Bcast::new(
         cfg.compat,
         checked.definition_hash,
@@ -340,12 +346,18 @@ pub async fn run_with_progress(
     let ns_rx = bcast.register::<MsgNodeSig>(protocols::MSG_NODE_SIG);
     // Registered as charon does so that Go peers' requests are answered.
     let _pedersen = bcast.register::<NodePubKeyMessage>(protocols::MSG_PEDERSEN_NODE_PUBKEYS);
+    bcast.set_limits(limits);
     let bcast = Arc::new(bcast);
     let sync = Arc::new(
         SyncServer::new(cfg.compat, checked.definition_hash, own, peers.keys.clone())
             .map_err(setup("sync"))?,
     );
-    let parsigs = Arc::new(ParSigStore::new(n));
+    // Only the exchanges of steps 2-4: lock hash, registrations, one per deposit amount.
+    let sig_types = [SIG_LOCK, SIG_VALIDATOR_REGISTRATION]
+        .into_iter()
+        .chain((0..checked.deposit_amounts.len()).map(deposit_sig_type))
+        .collect();
+    let parsigs = Arc::new(ParSigStore::for_ceremony(n, num_vals, sig_types));
     let round1_p2p = Arc::new(Collector::<FrostRound1P2P>::new(n));
     spawn_handlers(
         &host,
@@ -364,6 +376,7 @@ pub async fn run_with_progress(
             bcast_ids: (cfg.compat.bcast_sig(), cfg.compat.bcast_msg()),
             own,
             num_validators: num_vals,
+            limits,
         },
     )
     .map_err(setup("register protocols"))?;

@@ -117,12 +117,23 @@ impl KeyLock {
     }
 }
 
+/// Refreshes the lock without following a symlink at its path: a link planted
+/// there must not get whatever it points to truncated and overwritten.
 fn write_lock(path: &Path, command: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let body = serde_json::json!({
         "command": command,
         "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
-    fs::write(path, body.to_string())
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    f.write_all(body.to_string().as_bytes())
 }
 
 impl Drop for KeyLock {
@@ -172,5 +183,28 @@ mod tests {
         drop(l);
         assert!(!d.path().join(KEY_LOCK_FILE).exists());
         KeyLock::acquire(d.path(), "test").unwrap();
+    }
+
+    #[test]
+    fn key_lock_does_not_follow_a_planted_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let dangling = elsewhere.path().join("created-through-link");
+        std::os::unix::fs::symlink(&dangling, d.path().join(KEY_LOCK_FILE)).unwrap();
+        assert!(matches!(
+            KeyLock::acquire(d.path(), "test"),
+            Err(DataDirError::NotWritable { .. })
+        ));
+        assert!(!dangling.exists());
+
+        let old = elsewhere.path().join("old-file");
+        fs::write(&old, b"keep").unwrap();
+        let f = fs::File::options().write(true).open(&old).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+        fs::remove_file(d.path().join(KEY_LOCK_FILE)).unwrap();
+        std::os::unix::fs::symlink(&old, d.path().join(KEY_LOCK_FILE)).unwrap();
+        assert!(KeyLock::acquire(d.path(), "test").is_err());
+        assert_eq!(fs::read(&old).unwrap(), b"keep");
     }
 }

@@ -63,6 +63,39 @@ struct ImportRequest<'a> {
     passwords: Vec<&'a str>,
 }
 
+/// The import request body, holding every password. It is serialised into a
+/// zeroizing buffer allocated large enough up front (JSON escaping at most
+/// sextuples a character), so no reallocation leaves a copy behind, and the
+/// HTTP client gets it as `Bytes` owning that buffer: it is wiped when the
+/// client drops the request.
+fn import_body(keys: &[(Keystore, Password)]) -> serde_json::Result<bytes::Bytes> {
+    let req = ImportRequest {
+        keystores: keys
+            .iter()
+            .map(|(ks, _)| String::from_utf8_lossy(&keystore::to_json(ks)).into_owned())
+            .collect(),
+        passwords: keys.iter().map(|(_, pw)| pw.expose()).collect(),
+    };
+    Ok(bytes::Bytes::from_owner(serialize_zeroizing(&req)?))
+}
+
+/// An upper bound of the serialised size of `req`.
+fn body_bound(req: &ImportRequest<'_>) -> usize {
+    req.keystores
+        .iter()
+        .map(String::len)
+        .chain(req.passwords.iter().map(|p| p.len()))
+        .fold(64usize, |acc, len| {
+            acc.saturating_add(len.saturating_mul(6).saturating_add(8))
+        })
+}
+
+fn serialize_zeroizing(req: &ImportRequest<'_>) -> serde_json::Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(body_bound(req)));
+    serde_json::to_writer(&mut *buf, req)?;
+    Ok(buf)
+}
+
 #[derive(Deserialize)]
 struct ImportResponse {
     #[serde(default)]
@@ -141,15 +174,7 @@ impl Keymanager {
         let endpoint = base
             .join("eth/v1/keystores")
             .map_err(|e| fail(e.to_string()))?;
-        // Handed to the HTTP client without a second copy of the passwords.
-        let body = serde_json::to_vec(&ImportRequest {
-            keystores: keys
-                .iter()
-                .map(|(ks, _)| String::from_utf8_lossy(&keystore::to_json(ks)).into_owned())
-                .collect(),
-            passwords: keys.iter().map(|(_, pw)| pw.expose()).collect(),
-        })
-        .map_err(|e| fail(e.to_string()))?;
+        let body = import_body(keys).map_err(|e| fail(e.to_string()))?;
         let timeout = IMPORT_BASE + PER_KEY * u32::try_from(keys.len()).unwrap_or(u32::MAX);
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -160,7 +185,7 @@ impl Keymanager {
             .post(endpoint)
             .bearer_auth(self.token.as_str())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
+            .body(reqwest::Body::from(body))
             .send()
             .await
             .map_err(|e| fail(e.without_url().to_string()))?;
@@ -217,5 +242,23 @@ mod tests {
         );
         assert!(Keymanager::new("validator:7500", "t").is_err());
         assert!(Keymanager::new("ftp://validator", "t").is_err());
+    }
+
+    #[test]
+    fn import_body_is_built_without_reallocating() {
+        // Worst-case escaping: every character becomes \u00XX.
+        let pw: String = std::iter::repeat_n('\u{1}', 4096).collect();
+        let ks = "\"".repeat(3000);
+        let req = ImportRequest {
+            keystores: vec![ks.clone(), ks],
+            passwords: vec![&pw, "plain", ""],
+        };
+        let buf = serialize_zeroizing(&req).unwrap();
+        // Still the first allocation (a grown Vec doubles its capacity): no
+        // outgrown copy of a password was freed unwiped along the way.
+        assert!(buf.capacity() < 2 * body_bound(&req));
+        assert!(buf.len() <= body_bound(&req));
+        let back: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(back["passwords"][0].as_str().unwrap(), pw);
     }
 }

@@ -4,7 +4,7 @@
 //! of later phases are accepted and buffered from the start (spec §1.3, §10.1).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{AsyncWriteExt as _, StreamExt};
@@ -13,7 +13,8 @@ use libp2p::{PeerId, Stream};
 use crate::p2p::bcast::Bcast;
 use crate::p2p::collect::Collector;
 use crate::p2p::frostp2p::recv_round1_p2p;
-use crate::p2p::host::Host;
+use crate::p2p::host::{Host, IncomingStreams};
+use crate::p2p::limits::{MAX_INBOUND_STREAMS_PER_PEER, WireLimits};
 use crate::p2p::parsigex::recv_msg;
 use crate::p2p::proto::dkgpb::FrostRound1P2P;
 use crate::p2p::proto::peerinfopb::PeerInfo;
@@ -67,6 +68,89 @@ pub struct Handlers {
     pub own: usize,
     /// Number of validators, to validate FROST shares on receipt.
     pub num_validators: usize,
+    /// Message bounds of this ceremony.
+    pub limits: WireLimits,
+}
+
+/// Counts the inbound streams each peer holds open, refusing more than
+/// [`MAX_INBOUND_STREAMS_PER_PEER`] at once so that a peer cannot make us
+/// spawn a task per stream without end.
+#[derive(Clone, Default)]
+pub struct StreamBudget {
+    open: Arc<Mutex<HashMap<usize, usize>>>,
+}
+
+/// One admitted stream; frees its slot on drop.
+pub struct StreamSlot {
+    budget: StreamBudget,
+    peer: usize,
+}
+
+impl StreamBudget {
+    /// Admits a stream from operator `peer`, or `None` at the cap.
+    pub fn admit(&self, peer: usize) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(peer).or_default();
+        if *n >= MAX_INBOUND_STREAMS_PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            budget: self.clone(),
+            peer,
+        })
+    }
+
+    /// Streams operator `peer` holds open.
+    pub fn open_streams(&self, peer: usize) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&peer).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.budget.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Runs the accept loop of one protocol: each stream of a cluster peer gets
+/// a task while the peer is under its stream budget; streams of other peers
+/// and over the budget are dropped at once (reset), without a task.
+pub fn spawn_accept_loop<F, Fut>(
+    mut incoming: IncomingStreams,
+    proto: &'static str,
+    index: Arc<HashMap<PeerId, usize>>,
+    budget: StreamBudget,
+    handle: F,
+) where
+    F: Fn(usize, Stream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some((peer, stream)) = incoming.next().await {
+            let Some(&sender) = index.get(&peer) else {
+                tracing::debug!(%peer, proto, "Stream from a non-cluster peer ignored");
+                continue;
+            };
+            let Some(slot) = budget.admit(sender) else {
+                tracing::debug!(
+                    operator = sender,
+                    proto,
+                    "Stream refused: peer holds too many open streams"
+                );
+                continue;
+            };
+            let fut = handle(sender, stream);
+            tokio::spawn(async move {
+                fut.await;
+                drop(slot);
+            });
+        }
+    });
 }
 
 /// Registers every protocol on the host and spawns its accept loop.
@@ -74,6 +158,7 @@ pub fn spawn_handlers(host: &Host, peers: &[PeerId], h: Handlers) -> Result<(), 
     let index: Arc<HashMap<PeerId, usize>> =
         Arc::new(peers.iter().enumerate().map(|(i, p)| (*p, i)).collect());
     let h = Arc::new(h);
+    let budget = StreamBudget::default();
     let protos: [&'static str; 6] = [
         protocols::SYNC,
         h.bcast_ids.0,
@@ -83,19 +168,18 @@ pub fn spawn_handlers(host: &Host, peers: &[PeerId], h: Handlers) -> Result<(), 
         protocols::PEERINFO,
     ];
     for proto in protos {
-        let mut incoming = host.accept(proto).map_err(|e| e.to_string())?;
-        let index = index.clone();
+        let incoming = host.accept(proto).map_err(|e| e.to_string())?;
         let h = h.clone();
-        tokio::spawn(async move {
-            while let Some((peer, stream)) = incoming.next().await {
-                let Some(&sender) = index.get(&peer) else {
-                    tracing::debug!(%peer, proto, "Stream from a non-cluster peer ignored");
-                    continue;
-                };
+        spawn_accept_loop(
+            incoming,
+            proto,
+            index.clone(),
+            budget.clone(),
+            move |sender, stream| {
                 let h = h.clone();
-                tokio::spawn(async move { handle(&h, proto, sender, stream).await });
-            }
-        });
+                async move { handle(&h, proto, sender, stream).await }
+            },
+        );
     }
     Ok(())
 }
@@ -143,7 +227,7 @@ async fn dispatch(
             .await
             .map_err(|e| e.to_string())
     } else if proto == protocols::FROST_ROUND1_P2P {
-        match recv_round1_p2p(stream).await {
+        match recv_round1_p2p(stream, &h.limits).await {
             Ok(msg) => {
                 let own_idx = h.own as u32 + 1;
                 match crate::p2p::frostp2p::validate_round1_p2p(
@@ -163,7 +247,7 @@ async fn dispatch(
             Err(e) => Err(e.to_string()),
         }
     } else if proto == protocols::PARSIGEX {
-        match recv_msg(stream, sender as u32 + 1).await {
+        match recv_msg(stream, sender as u32 + 1, &h.limits).await {
             Ok(set) => {
                 let entries: Vec<_> = set
                     .sigs

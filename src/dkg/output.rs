@@ -114,23 +114,78 @@ impl OutputSet {
             staging.write(f)?;
         }
         staging.sync_all(&tops)?;
+        move_into_place(&staging.dir, &tops, data_dir)
+    }
+}
 
-        let mut moved: Vec<PathBuf> = Vec::new();
-        for top in &tops {
-            let from = staging.dir.join(top);
-            let to = data_dir.join(top);
-            if let Err(e) = fs::rename(&from, &to) {
-                for m in &moved {
-                    remove_any(m);
-                }
-                return Err(io("rename into place", &to)(e));
+/// Renames every top-level entry from `staging` into `data_dir`, the last one
+/// (the lock) only after the data directory is synced, so a crash never leaves
+/// a durable lock beside missing keys. Each rename refuses an existing target
+/// itself (no check-then-rename window); before the lock is in place a failure
+/// removes whatever was moved. A failed final sync is reported, but the outputs
+/// stay: peers may already depend on them.
+fn move_into_place(staging: &Path, tops: &[PathBuf], data_dir: &Path) -> Result<(), OutputError> {
+    let mut moved: Vec<PathBuf> = Vec::new();
+    let roll_back = |moved: &[PathBuf], err: OutputError| {
+        for m in moved {
+            remove_any(m);
+        }
+        err
+    };
+    for (i, top) in tops.iter().enumerate() {
+        let from = staging.join(top);
+        let to = data_dir.join(top);
+        if i + 1 == tops.len()
+            && !moved.is_empty()
+            && let Err(e) = sync_dir(data_dir)
+        {
+            return Err(roll_back(&moved, e));
+        }
+        match rename_noreplace(&from, &to) {
+            Ok(()) => moved.push(to),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(roll_back(&moved, OutputError::Exists(to)));
             }
-            moved.push(to);
+            Err(e) => return Err(roll_back(&moved, io("rename into place", &to)(e))),
         }
-        if let Ok(d) = fs::File::open(data_dir) {
-            let _ = d.sync_all();
+    }
+    sync_dir(data_dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), OutputError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync directory", dir))
+}
+
+/// `rename` that fails with `AlreadyExists` instead of replacing a target
+/// (plain `rename` silently replaces a file or an empty directory).
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            // Filesystems without RENAME_NOREPLACE: use the portable path.
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+            Err(e) => return Err(e.into()),
         }
-        Ok(())
+    }
+    rename_noreplace_portable(from, to)
+}
+
+/// Without kernel support: a file is hard-linked (which refuses an existing
+/// target atomically) and its staging name removed; a directory falls back to
+/// check-then-rename, the best plain POSIX offers.
+fn rename_noreplace_portable(from: &Path, to: &Path) -> std::io::Result<()> {
+    if to.symlink_metadata().is_ok() {
+        return Err(std::io::ErrorKind::AlreadyExists.into());
+    }
+    if from.symlink_metadata()?.is_dir() {
+        fs::rename(from, to)
+    } else {
+        fs::hard_link(from, to)?;
+        fs::remove_file(from)
     }
 }
 
@@ -146,7 +201,7 @@ fn top_component(p: &Path) -> Result<PathBuf, OutputError> {
 
 fn remove_any(p: &Path) {
     let _ = make_writable(p);
-    if p.is_dir() {
+    if is_real_dir(p) {
         let _ = fs::remove_dir_all(p);
     } else {
         let _ = fs::remove_file(p);
@@ -155,14 +210,21 @@ fn remove_any(p: &Path) {
 
 /// Read-only files inside a directory do not block its removal on Unix, but a
 /// read-only directory would; restore write permission first.
+/// Symlinks are never followed: a link inside (or in place of) a staging
+/// directory must not get its target chmod-ed.
 fn make_writable(p: &Path) -> std::io::Result<()> {
-    if p.is_dir() {
+    if is_real_dir(p) {
         fs::set_permissions(p, fs::Permissions::from_mode(0o700))?;
         for e in fs::read_dir(p)? {
             make_writable(&e?.path())?;
         }
     }
     Ok(())
+}
+
+/// A directory itself, not a symlink to one.
+fn is_real_dir(p: &Path) -> bool {
+    p.symlink_metadata().is_ok_and(|m| m.is_dir())
 }
 
 /// A hidden directory inside the data directory, removed on drop.
@@ -223,17 +285,24 @@ impl Drop for Staging {
 }
 
 /// Removes staging directories left behind by a process that was killed while
-/// committing; returns how many were removed.
+/// committing; returns how many were removed. Symlinks are left alone.
 pub fn clean_stale_staging(data_dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(data_dir) else {
         return 0;
     };
     let mut n = 0;
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
-            remove_any(&e.path());
-            n += 1;
+        if !e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+            continue;
         }
+        // We only ever create staging directories; anything else with the
+        // name (a symlink planted to a foreign tree) is not ours to touch.
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            tracing::warn!(path = %e.path().display(), "Not removing a staging entry that is not a directory");
+            continue;
+        }
+        remove_any(&e.path());
+        n += 1;
     }
     n
 }
@@ -325,5 +394,78 @@ mod tests {
         fs::set_permissions(st.join("validator_keys"), fs::Permissions::from_mode(0o500)).unwrap();
         assert_eq!(clean_stale_staging(dir.path()), 1);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn stale_staging_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let foreign = tempfile::tempdir().unwrap();
+        let sub = foreign.path().join("ro");
+        fs::create_dir(&sub).unwrap();
+        fs::write(sub.join("f"), b"foreign").unwrap();
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o555)).unwrap();
+        fs::set_permissions(foreign.path(), fs::Permissions::from_mode(0o751)).unwrap();
+        let link = dir.path().join(format!("{STAGING_PREFIX}evil"));
+        std::os::unix::fs::symlink(foreign.path(), &link).unwrap();
+        // A real staging directory holding a symlink to the foreign tree, too.
+        let st = dir.path().join(format!("{STAGING_PREFIX}real"));
+        fs::create_dir(&st).unwrap();
+        std::os::unix::fs::symlink(&sub, st.join("inner")).unwrap();
+
+        assert_eq!(clean_stale_staging(dir.path()), 1);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(foreign.path()), 0o751);
+        assert_eq!(mode(&sub), 0o555);
+        assert_eq!(fs::read(sub.join("f")).unwrap(), b"foreign");
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert!(!st.exists());
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn move_into_place_refuses_a_target_that_appeared_after_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::create(dir.path()).unwrap();
+        for f in set().files() {
+            staging.write(f).unwrap();
+        }
+        // Created between the existence check and the rename: an empty
+        // directory, which a plain rename would silently replace.
+        fs::create_dir(dir.path().join(KEYS_DIR)).unwrap();
+        let tops: Vec<PathBuf> = ["deposit-data.json", KEYS_DIR, LOCK_FILE]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let err = move_into_place(&staging.dir, &tops, dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, OutputError::Exists(p) if p.ends_with(KEYS_DIR)),
+            "{err}"
+        );
+        // Rolled back: the deposit file moved first is gone, no lock, and the
+        // planted directory is untouched (still empty).
+        assert!(!dir.path().join("deposit-data.json").exists());
+        assert!(!dir.path().join(LOCK_FILE).exists());
+        assert_eq!(fs::read_dir(dir.path().join(KEYS_DIR)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn rename_noreplace_refuses_existing_files_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"new").unwrap();
+        fs::write(&b, b"old").unwrap();
+        let err = rename_noreplace(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&b).unwrap(), b"old");
+        let l = dir.path().join("l");
+        std::os::unix::fs::symlink("/nonexistent-target", &l).unwrap();
+        assert_eq!(
+            rename_noreplace(&a, &l).unwrap_err().kind(),
+            std::io::ErrorKind::AlreadyExists
+        );
+        let c = dir.path().join("c");
+        rename_noreplace(&a, &c).unwrap();
+        assert_eq!(fs::read(&c).unwrap(), b"new");
+        assert!(!a.exists());
     }
 }

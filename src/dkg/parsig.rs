@@ -1,8 +1,10 @@
 //! Store of partial BLS signatures exchanged with parsigex (steps 2-4).
 //!
-//! Sets may arrive for any signature type at any time, before this node has
-//! started that exchange (charon peers run up to a step ahead and never resend),
-//! so everything admissible is kept until the exchange that consumes it.
+//! Sets may arrive before this node has started that exchange (charon peers
+//! run up to a step ahead and never resend), so they are kept until the
+//! exchange that consumes it; but only for the signature types this ceremony
+//! runs and for at most one key per validator, so a peer cannot fill memory
+//! with sets no step will ever read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -25,6 +27,17 @@ pub enum ParSigError {
         /// The sender.
         share_idx: u64,
     },
+    /// A signature type no step of this ceremony exchanges.
+    #[error("partial signatures for sig type {0}, which this ceremony does not exchange")]
+    UnexpectedSigType(u64),
+    /// More distinct keys than the cluster has validators.
+    #[error("partial signatures for more than {max} validator keys (sig type {sig_type})")]
+    TooManyKeys {
+        /// The exchange.
+        sig_type: u64,
+        /// Validators in the cluster.
+        max: usize,
+    },
     /// A share index outside 1..=n.
     #[error("partial signature with share index {0} outside the cluster")]
     BadShareIdx(u64),
@@ -45,15 +58,29 @@ type Slot = BTreeMap<u64, Signature>;
 /// Partial signatures per signature type, per group public key, per share index.
 pub struct ParSigStore {
     n: u64,
+    /// `None`: any type, any number of keys (tests and tools).
+    expected: Option<(Vec<u64>, usize)>,
     inner: Mutex<HashMap<u64, HashMap<PublicKey, Slot>>>,
     notify: Notify,
 }
 
 impl ParSigStore {
-    /// A store for a cluster of `n` operators.
+    /// A store for a cluster of `n` operators that accepts any signature type.
     pub fn new(n: usize) -> Self {
         ParSigStore {
             n: n as u64,
+            expected: None,
+            inner: Mutex::new(HashMap::new()),
+            notify: Notify::new(),
+        }
+    }
+
+    /// A store for a ceremony of `n` operators and `validators` validators
+    /// that exchanges exactly `sig_types`; anything else is refused.
+    pub fn for_ceremony(n: usize, validators: usize, sig_types: Vec<u64>) -> Self {
+        ParSigStore {
+            n: n as u64,
+            expected: Some((sig_types, validators)),
             inner: Mutex::new(HashMap::new()),
             notify: Notify::new(),
         }
@@ -70,8 +97,22 @@ impl ParSigStore {
         if share_idx == 0 || share_idx > self.n {
             return Err(ParSigError::BadShareIdx(share_idx));
         }
+        let max_keys = match &self.expected {
+            Some((types, _)) if !types.contains(&sig_type) => {
+                return Err(ParSigError::UnexpectedSigType(sig_type));
+            }
+            Some((_, validators)) => *validators,
+            None => usize::MAX,
+        };
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let by_pk = g.entry(sig_type).or_default();
+        let new_keys = set.iter().filter(|(pk, _)| !by_pk.contains_key(pk)).count();
+        if by_pk.len().saturating_add(new_keys) > max_keys {
+            return Err(ParSigError::TooManyKeys {
+                sig_type,
+                max: max_keys,
+            });
+        }
         for (pk, sig) in set {
             if let Some(old) = by_pk.get(pk).and_then(|s| s.get(&share_idx))
                 && old != sig
@@ -205,5 +246,32 @@ mod tests {
         assert_eq!(s.missing(102, &[pk(2)]), vec![0, 1]);
         assert_eq!(s.insert(102, 0, &[]), Err(ParSigError::BadShareIdx(0)));
         assert_eq!(s.insert(102, 3, &[]), Err(ParSigError::BadShareIdx(3)));
+    }
+
+    #[test]
+    fn sets_no_step_expects_are_dropped() {
+        let s = ParSigStore::for_ceremony(3, 2, vec![101, 102, 200]);
+        assert_eq!(
+            s.insert(201, 1, &[(pk(1), sig(1))]),
+            Err(ParSigError::UnexpectedSigType(201))
+        );
+        assert_eq!(
+            s.insert(7, 1, &[(pk(1), sig(1))]),
+            Err(ParSigError::UnexpectedSigType(7))
+        );
+        s.insert(200, 1, &[(pk(1), sig(1)), (pk(2), sig(1))])
+            .unwrap();
+        // A third key for a two-validator cluster, from any peer.
+        assert_eq!(
+            s.insert(200, 2, &[(pk(3), sig(2))]),
+            Err(ParSigError::TooManyKeys {
+                sig_type: 200,
+                max: 2
+            })
+        );
+        s.insert(200, 2, &[(pk(1), sig(2)), (pk(2), sig(2))])
+            .unwrap();
+        assert!(!s.inner.lock().unwrap()[&200].contains_key(&pk(3)));
+        assert!(!s.inner.lock().unwrap().contains_key(&201));
     }
 }

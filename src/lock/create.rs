@@ -190,6 +190,11 @@ fn pick<'a>(list: &'a [[u8; 20]], i: usize, what: &str) -> Result<&'a [u8; 20], 
     }
 }
 
+/// Most validators one cluster may be created with. Far above real clusters,
+/// and what the p2p message bounds are sized for; it keeps an absurd count from
+/// aborting the process on allocation.
+pub const MAX_VALIDATORS: usize = 10_000;
+
 /// Validates the options and returns the threshold to use.
 pub fn check_options(o: &CreateOptions) -> Result<usize, CreateError> {
     let t = o
@@ -206,6 +211,12 @@ pub fn check_options(o: &CreateOptions) -> Result<usize, CreateError> {
     }
     if o.num_validators == 0 {
         return Err(CreateError::Params("need at least one validator".into()));
+    }
+    if o.num_validators > MAX_VALIDATORS {
+        return Err(CreateError::Params(format!(
+            "{} validators requested; at most {MAX_VALIDATORS} per cluster",
+            o.num_validators
+        )));
     }
     for (list, what) in [
         (&o.fee_recipients, "fee recipients"),

@@ -26,6 +26,14 @@ pub enum EnrError {
     /// An odd number of RLP elements.
     #[error("invalid enr record, odd number of elements")]
     Odd,
+    /// The text is longer than any valid record can be.
+    #[error("enr too long: {len} bytes, at most {max}")]
+    TooLong {
+        /// Length of the text.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
     /// A key occurs twice.
     #[error("duplicate enr key found")]
     DuplicateKey,
@@ -75,9 +83,20 @@ const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
 );
 
+/// Longest ENR text accepted. EIP-778 (and charon) cap a record at 300 bytes
+/// of RLP, i.e. 404 characters with `enr:` and base64; twice that leaves room
+/// for padding and trailing noise while refusing megabyte inputs before decoding.
+pub const MAX_ENR_TEXT_LEN: usize = 1024;
+
 impl Enr {
     /// Parses and verifies an ENR as charon's `enr.Parse` does.
     pub fn parse(s: &str) -> Result<Enr, EnrError> {
+        if s.len() > MAX_ENR_TEXT_LEN {
+            return Err(EnrError::TooLong {
+                len: s.len(),
+                max: MAX_ENR_TEXT_LEN,
+            });
+        }
         let body = s.strip_prefix("enr:").ok_or(EnrError::Prefix)?;
         let body = body.trim_end_matches('=');
         let raw = B64.decode(body).map_err(|_| EnrError::Base64)?;
@@ -89,10 +108,11 @@ impl Enr {
             return Err(EnrError::Odd);
         }
         let mut kvs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut public_key = None;
         for pair in elements.get(2..).unwrap_or_default().chunks_exact(2) {
             let (key, val) = (pair[0], pair[1]);
-            if kvs.iter().any(|(k, _)| k.as_slice() == key) {
+            if !seen.insert(key) {
                 return Err(EnrError::DuplicateKey);
             }
             match key {
@@ -385,5 +405,40 @@ mod tests {
             Enr::parse(&format!("enr:{}", B64.encode(odd))),
             Err(EnrError::Odd)
         );
+    }
+
+    #[test]
+    fn megabyte_records_are_refused_before_decoding() {
+        // 20k distinct key/value pairs (about 1 MiB of text), the input that
+        // took the quadratic duplicate scan half a second.
+        let sig = [1u8; 64];
+        let keys: Vec<Vec<u8>> = (0..20_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let mut items: Vec<&[u8]> = vec![&sig, &[]];
+        for k in &keys {
+            items.push(k);
+            items.push(b"v");
+        }
+        let text = format!("enr:{}", B64.encode(rlp_encode_list(&items)));
+        assert!(text.len() > 100_000);
+        assert_eq!(
+            Enr::parse(&text),
+            Err(EnrError::TooLong {
+                len: text.len(),
+                max: MAX_ENR_TEXT_LEN
+            })
+        );
+        let mib = format!("enr:{}", "A".repeat(1 << 20));
+        assert!(matches!(Enr::parse(&mib), Err(EnrError::TooLong { .. })));
+        // The largest record EIP-778 allows (300 bytes of RLP) is still read.
+        let sk = K1Secret::from_bytes(&[3u8; 32]).unwrap();
+        let pk = k1::compressed(&sk.public_key());
+        let filler = vec![b'x'; 300 - 64 - 2 - 36 - 3 - 2 - 10 - 8];
+        let big = rlp_encode_list(&[&sig, &[], b"id", b"v4", b"secp256k1", &pk, b"zz", &filler]);
+        assert_eq!(big.len(), 300);
+        // Past the bound and decoded: only the (made-up) signature fails.
+        assert!(matches!(
+            Enr::parse(&format!("enr:{}", B64.encode(big))),
+            Err(EnrError::Signature | EnrError::SignatureEncoding(_))
+        ));
     }
 }

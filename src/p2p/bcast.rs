@@ -15,8 +15,13 @@ use prost::{Message, Name};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::frame::{FrameError, MAX_DELIMITED_SIZE, read_msg, write_msg};
+use super::frame::{FrameError, MAX_DELIMITED_SIZE, read_delimited, write_msg};
 use super::k1sig::{K1Error, sign65, verify65};
+use super::limits::{
+    MAX_BCAST_SIG_RESPONSE, WireLimits, scan_bcast_message, scan_frost_round1_casts,
+    scan_frost_round2_casts,
+};
+use super::proto::decode_checked;
 use super::proto::dkgpb::{BCastMessage, BCastSigRequest, BCastSigResponse};
 use super::proto::{Any, CheckPresent, ProtoError, pack_any, unpack_any};
 use super::protocols::Compat;
@@ -88,6 +93,17 @@ pub enum BcastError {
     )]
     DuplicateMismatch {
         /// Requesting operator.
+        peer: usize,
+        /// Message ID.
+        msg_id: String,
+    },
+    /// A fully signed message this endpoint never co-signed: it belongs to
+    /// another attempt (a replay), since every sender asks us first.
+    #[error(
+        "bcast message {msg_id:?} from operator {peer} was not co-signed by this node in this attempt"
+    )]
+    NotCoSigned {
+        /// Sending operator.
         peer: usize,
         /// Message ID.
         msg_id: String,
@@ -177,6 +193,7 @@ pub struct Bcast {
     key: SigningKey,
     peers: Vec<VerifyingKey>,
     registry: HashMap<String, Registration>,
+    limits: Option<WireLimits>,
     signed: Mutex<HashMap<(usize, String), [u8; 32]>>,
     delivered: Mutex<HashSet<(usize, String, [u8; 32])>>,
 }
@@ -223,6 +240,7 @@ impl Bcast {
             key,
             peers,
             registry: HashMap::new(),
+            limits: None,
             signed: Mutex::new(HashMap::new()),
             delivered: Mutex::new(HashSet::new()),
         })
@@ -247,6 +265,17 @@ impl Bcast {
         rx
     }
 
+    /// Bounds inbound messages by the ceremony's size: read sizes, and the
+    /// entry counts of FROST casts and signature lists before decoding.
+    /// Without it only charon's 128 MiB frame bound applies.
+    pub fn set_limits(&mut self, limits: WireLimits) {
+        self.limits = Some(limits);
+    }
+
+    fn max_read(&self) -> usize {
+        self.limits.map_or(MAX_DELIMITED_SIZE, |l| l.bcast())
+    }
+
     /// Number of operators.
     pub fn peer_count(&self) -> usize {
         self.peers.len()
@@ -269,10 +298,23 @@ impl Bcast {
             .registry
             .get(msg_id)
             .ok_or_else(|| BcastError::UnknownMessageId(msg_id.to_owned()))?;
-        (reg.check)(any).map_err(|source| BcastError::Check {
+        let check = |source| BcastError::Check {
             msg_id: msg_id.to_owned(),
             source,
-        })?;
+        };
+        if let Some(l) = &self.limits {
+            // Counted on the raw bytes: decoding is what would expand them.
+            match msg_id {
+                super::protocols::MSG_FROST_ROUND1_CAST => {
+                    scan_frost_round1_casts(&any.value, l).map_err(check)?
+                }
+                super::protocols::MSG_FROST_ROUND2_CAST => {
+                    scan_frost_round2_casts(&any.value, l).map_err(check)?
+                }
+                _ => {}
+            }
+        }
+        (reg.check)(any).map_err(check)?;
         Ok(reg)
     }
 
@@ -302,6 +344,12 @@ impl Bcast {
 
     /// Verifies and queues a signed message. Returns `false` for a repeat of
     /// an already delivered message (still a success for the sender).
+    ///
+    /// The message must be the one this endpoint co-signed for `(sender, id)`:
+    /// a sender collects every signature, ours included, before delivering,
+    /// so a fully signed message we did not sign here comes from an earlier
+    /// attempt of the same definition (same session hash and IDs) and is a
+    /// replay. This binds deliveries to the attempt without any wire change.
     pub fn accept_message(&self, sender: usize, msg: BCastMessage) -> Result<bool, BcastError> {
         self.check_sender(sender)?;
         let any = msg.message.ok_or(BcastError::Check {
@@ -314,6 +362,18 @@ impl Bcast {
         let hash = self.hash(&msg.id, &any);
         verify_signatures(&self.peers, &hash, &msg.signatures)?;
         let reg = self.check_message(&msg.id, &any)?;
+        let co_signed = self
+            .signed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(sender, msg.id.clone()))
+            == Some(&hash);
+        if !co_signed {
+            return Err(BcastError::NotCoSigned {
+                peer: sender,
+                msg_id: msg.id,
+            });
+        }
         let fresh = self
             .delivered
             .lock()
@@ -340,9 +400,11 @@ impl Bcast {
             peer: sender,
             source,
         };
-        let req: BCastSigRequest = read_msg(stream, MAX_DELIMITED_SIZE)
+        let body = read_delimited(stream, self.max_read())
             .await
             .map_err(stream_err)?;
+        let req: BCastSigRequest =
+            decode_checked(&body).map_err(|e| stream_err(FrameError::Proto(e)))?;
         let any = req.message.unwrap_or_default();
         let sig = match self.co_sign(sender, &req.id, &any) {
             Ok(sig) => sig,
@@ -367,12 +429,18 @@ impl Bcast {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let msg: BCastMessage = read_msg(stream, MAX_DELIMITED_SIZE)
+        let stream_err = |source| BcastError::Stream {
+            peer: sender,
+            source,
+        };
+        let body = read_delimited(stream, self.max_read())
             .await
-            .map_err(|source| BcastError::Stream {
-                peer: sender,
-                source,
-            })?;
+            .map_err(stream_err)?;
+        if let Some(l) = &self.limits {
+            scan_bcast_message(&body, l).map_err(|e| stream_err(FrameError::Proto(e)))?;
+        }
+        let msg: BCastMessage =
+            decode_checked(&body).map_err(|e| stream_err(FrameError::Proto(e)))?;
         match self.accept_message(sender, msg) {
             Ok(_) => {
                 write_ack(stream).await;
@@ -492,7 +560,7 @@ impl Bcast {
             .open(peer, self.compat.bcast_sig())
             .await
             .map_err(|source| BcastError::Open { peer, source })?;
-        let resp: BCastSigResponse = send_receive(&mut stream, request, MAX_DELIMITED_SIZE)
+        let resp: BCastSigResponse = send_receive(&mut stream, request, MAX_BCAST_SIG_RESPONSE)
             .await
             .map_err(|source| BcastError::Stream { peer, source })?;
         let key = self

@@ -153,6 +153,15 @@ pub async fn write_sized<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Resul
 /// Reads one sync frame; sizes outside `1..=32 MiB` are refused before any
 /// body byte is read.
 pub async fn read_sized<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, FrameError> {
+    read_sized_max(r, MAX_SYNC_SIZE).await
+}
+
+/// [`read_sized`] with a tighter bound than Go's 32 MiB.
+pub async fn read_sized_max<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Vec<u8>, FrameError> {
+    let max = max.min(MAX_SYNC_SIZE);
     let mut prefix = [0u8; 8];
     let mut got = 0;
     while got < prefix.len() {
@@ -168,12 +177,12 @@ pub async fn read_sized<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Fram
     }
     let size = i64::from_le_bytes(prefix);
     let len = match u64::try_from(size) {
-        Ok(s) => check_size(s, 1, MAX_SYNC_SIZE)?,
+        Ok(s) => check_size(s, 1, max)?,
         Err(_) => {
             return Err(FrameError::Size {
                 size: size as u64,
                 min: 1,
-                max: MAX_SYNC_SIZE,
+                max,
             });
         }
     };

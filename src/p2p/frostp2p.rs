@@ -8,7 +8,8 @@ use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use prost::Message;
 use zeroize::Zeroizing;
 
-use super::frame::{FrameError, MAX_DELIMITED_SIZE, read_delimited, write_delimited};
+use super::frame::{FrameError, read_delimited, write_delimited};
+use super::limits::{WireLimits, scan_frost_round1_p2p};
 use super::proto::dkgpb::{
     FrostMsgKey, FrostRound1Cast, FrostRound1Casts, FrostRound1P2P, FrostRound2Cast,
     FrostRound2Casts,
@@ -234,10 +235,13 @@ pub async fn send_round1_p2p<S: AsyncWrite + Unpin>(
 }
 
 /// Reads one round-1 share message from an inbound stream (no response is
-/// written, as in charon).
+/// written, as in charon). Size and share count are bounded by `limits`
+/// before anything is decoded.
 pub async fn recv_round1_p2p<S: AsyncRead + Unpin>(
     stream: &mut S,
+    limits: &WireLimits,
 ) -> Result<FrostRound1P2P, FrostWireError> {
-    let body = Zeroizing::new(read_delimited(stream, MAX_DELIMITED_SIZE).await?);
+    let body = Zeroizing::new(read_delimited(stream, limits.frost_round1_p2p()).await?);
+    scan_frost_round1_p2p(&body, limits)?;
     Ok(decode_checked(&body)?)
 }

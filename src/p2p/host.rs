@@ -164,7 +164,10 @@ impl HostConfig {
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
 struct NodeBehaviour {
-    // First, so that refused peers never reach the other behaviours.
+    // Before the gater: the pending-inbound bound applies before the Noise
+    // handshake, when the remote is still anonymous.
+    limits: libp2p::connection_limits::Behaviour,
+    // So that refused peers never reach the other behaviours.
     gater: Gater,
     addresses: AddressBook,
     relay_client: relay::client::Behaviour,
@@ -245,6 +248,7 @@ impl Host {
         let (gater_allow, book) = (allow.clone(), addresses.clone());
         let inbound = super::inbound::Inbound::default();
         let inbound_behaviour = inbound.behaviour();
+        let connection_limits = connection_limits(config.peers.len());
         let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(
@@ -258,6 +262,7 @@ impl Host {
             .with_relay_client(noise::Config::new, yamux::Config::default)
             .map_err(|e| build_err(&e))?
             .with_behaviour(move |_key, relay_client| NodeBehaviour {
+                limits: libp2p::connection_limits::Behaviour::new(connection_limits),
                 gater: Gater::new(gater_allow),
                 addresses: AddressBook::new(book),
                 relay_client,
@@ -896,6 +901,23 @@ impl Runner {
             _ => {}
         }
     }
+}
+
+/// Connection bounds: a few per peer (direct and relayed, both directions),
+/// room for every cluster peer and some relays in total, and a small number
+/// of handshakes in progress, so anonymous dialers cannot make us run
+/// unlimited Noise handshakes.
+pub fn connection_limits(cluster_size: usize) -> libp2p::connection_limits::ConnectionLimits {
+    use super::limits::{MAX_CONNECTIONS_PER_PEER, MAX_PENDING_INCOMING};
+    let peers = u32::try_from(cluster_size).unwrap_or(u32::MAX);
+    let total = peers
+        .saturating_add(16)
+        .saturating_mul(MAX_CONNECTIONS_PER_PEER);
+    libp2p::connection_limits::ConnectionLimits::default()
+        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+        .with_max_established_incoming(Some(total))
+        .with_max_established(Some(total.saturating_mul(2)))
 }
 
 fn is_relayed(endpoint: &ConnectedPoint) -> bool {

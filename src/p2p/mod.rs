@@ -10,6 +10,7 @@ pub mod host;
 pub mod identity;
 pub mod inbound;
 pub mod k1sig;
+pub mod limits;
 pub mod nodesig;
 pub mod parsigex;
 pub mod peerinfo;

@@ -11,9 +11,11 @@ use base64::engine::general_purpose::STANDARD;
 use futures::io::{AsyncRead, AsyncWrite};
 use prost::Message;
 
-use super::frame::{FrameError, MAX_DELIMITED_SIZE, read_msg};
+use super::frame::{FrameError, read_delimited};
+use super::limits::{WireLimits, scan_parsigex};
 use super::proto::ProtoError;
 use super::proto::corepb::{Duty, ParSigExMsg, ParSignedData, ParSignedDataSet};
+use super::proto::decode_checked;
 use super::stream::send_oneway;
 
 /// `core.DutyType` of DKG signatures.
@@ -229,11 +231,15 @@ pub async fn send_msg<S: AsyncWrite + Unpin>(
     send_oneway(stream, &msg.encode_to_vec()).await
 }
 
-/// Reads and validates one inbound parsigex message from ShareIdx `sender`.
+/// Reads and validates one inbound parsigex message from ShareIdx `sender`;
+/// size and entry count are bounded by `limits` before decoding.
 pub async fn recv_msg<S: AsyncRead + Unpin>(
     stream: &mut S,
     sender: u32,
+    limits: &WireLimits,
 ) -> Result<ParSigSet, ParSigExError> {
-    let msg: ParSigExMsg = read_msg(stream, MAX_DELIMITED_SIZE).await?;
+    let body = read_delimited(stream, limits.parsigex()).await?;
+    scan_parsigex(&body, limits)?;
+    let msg: ParSigExMsg = decode_checked(&body)?;
     validate_msg(&msg, sender)
 }

@@ -15,8 +15,9 @@ use k256::ecdsa::{SigningKey, VerifyingKey};
 use prost::Message;
 use tokio::sync::Notify;
 
-use super::frame::{FrameError, read_sized, write_sized};
+use super::frame::{FrameError, read_sized_max, write_sized};
 use super::k1sig::{K1Error, sign_der, verify_der};
+use super::limits::MAX_SYNC_MESSAGE;
 use super::proto::Timestamp;
 use super::proto::dkgpb::{MsgSync, MsgSyncResponse};
 use super::protocols::{Compat, SYNC};
@@ -28,12 +29,34 @@ pub const SYNC_PERIOD: Duration = Duration::from_millis(100);
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// The "shutdown ready" step reported before `shutdown = true`.
 pub const SHUTDOWN_STEP: i64 = 8;
+/// Longest wait for a peer's next sync frame. Peers send one every 100 ms, so
+/// a stream silent this long is dead or hostile; ending it frees its task (a
+/// live peer just reconnects).
+pub const SYNC_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest nickname charon accepts.
 pub const MAX_NICKNAME_LEN: usize = 32;
 
 /// Error text a server sends (and sets locally) when a peer's step history is
 /// inconsistent, e.g. because it restarted mid-ceremony.
 pub const RESTART_ERROR: &str = "detected inconsistent peer sync state (node restarted mid-ceremony), ceremony aborted: all operators must stop charon and restart the ceremony together";
+
+/// Longest piece of peer-controlled text (error replies, versions) kept in
+/// errors and logs; a sync frame can carry 32 MiB.
+pub const MAX_PEER_TEXT: usize = 512;
+
+/// `s` made safe for one log line: cut to [`MAX_PEER_TEXT`] characters and
+/// control characters (forged newlines, terminal escapes) replaced.
+pub fn peer_text(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_PEER_TEXT)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(MAX_PEER_TEXT).is_some() {
+        out.push('…');
+    }
+    out
+}
 
 /// Sync failure; peer numbers are operator indices.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -111,11 +134,15 @@ pub fn parse_version(v: &str) -> Option<(u64, u64)> {
 pub fn check_version(own: Compat, theirs: &str) -> Result<(), String> {
     let own_str = own.minor_version();
     let Some(parsed) = parse_version(theirs) else {
-        return Err(format!("parse peer version: invalid version {theirs:?}"));
+        return Err(format!(
+            "parse peer version: invalid version {:?}",
+            peer_text(theirs)
+        ));
     };
     if Some(parsed) != parse_version(own_str) {
         return Err(format!(
-            "mismatching charon version; expect={own_str}, got={theirs}"
+            "mismatching charon version; expect={own_str}, got={}",
+            peer_text(theirs)
         ));
     }
     Ok(())
@@ -303,7 +330,7 @@ impl SyncServer {
             reason: e.to_string(),
         };
         loop {
-            let body = match read_sized(stream).await {
+            let body = match read_frame(stream).await {
                 Ok(body) => body,
                 Err(FrameError::Closed) => return Ok(()),
                 Err(e) => return Err(stream_err(e)),
@@ -517,7 +544,7 @@ impl SyncClient {
             write_sized(stream, &msg.encode_to_vec())
                 .await
                 .map_err(stream_err)?;
-            let body = read_sized(stream).await.map_err(stream_err)?;
+            let body = read_frame(stream).await.map_err(stream_err)?;
             let resp = MsgSyncResponse::decode(body.as_slice()).map_err(|e| SyncError::Stream {
                 peer,
                 reason: format!("invalid MsgSyncResponse: {e}"),
@@ -531,7 +558,7 @@ impl SyncClient {
             if !resp.error.is_empty() {
                 return Err(SyncError::PeerError {
                     peer,
-                    error: resp.error,
+                    error: peer_text(&resp.error),
                 });
             }
             self.connected.store(true, Ordering::SeqCst);
@@ -578,6 +605,19 @@ impl SyncClient {
             }
         }
     }
+}
+
+/// Reads one sync frame of at most [`MAX_SYNC_MESSAGE`] bytes within
+/// [`SYNC_READ_TIMEOUT`].
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, FrameError> {
+    tokio::time::timeout(SYNC_READ_TIMEOUT, read_sized_max(stream, MAX_SYNC_MESSAGE))
+        .await
+        .unwrap_or_else(|_| {
+            Err(FrameError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no sync message within {SYNC_READ_TIMEOUT:?}"),
+            )))
+        })
 }
 
 /// Progress queries the ceremony uses for its logs and error messages.

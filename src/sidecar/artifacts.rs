@@ -125,19 +125,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    // A random name created with O_EXCL|O_NOFOLLOW: nothing planted in the
+    // directory (a symlink at a guessable name) can redirect the write.
     let mut tmp_name = OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    tmp_name.push(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
     let tmp = dir.join(tmp_name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    // Only a file this call created is ever removed.
+    let mut f = opts.open(&tmp)?;
     let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(mode);
-        }
-        let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         #[cfg(unix)]
         {
@@ -145,6 +149,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         }
         f.sync_all()?;
+        // rename replaces a symlink at `path` itself, never its target.
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -208,5 +213,33 @@ mod tests {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_follows_no_planted_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let victim_dir = tempfile::tempdir().unwrap();
+        let victim = victim_dir.path().join("victim");
+        std::fs::write(&victim, b"untouched").unwrap();
+        let p = d.path().join(ENR_KEY_FILE);
+        // The temporary name earlier versions used, and a link at the target.
+        let old_tmp = d
+            .path()
+            .join(format!(".{ENR_KEY_FILE}.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_tmp).unwrap();
+        let other = victim_dir.path().join("other");
+        std::os::unix::fs::symlink(&other, &p).unwrap();
+        write_atomic(&p, b"secret", 0o600).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+        assert!(!other.exists(), "wrote through the symlink at the target");
+        assert!(
+            !std::fs::symlink_metadata(&p)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"secret");
+        assert!(old_tmp.symlink_metadata().is_ok());
     }
 }
