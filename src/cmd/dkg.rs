@@ -423,7 +423,7 @@ pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
             // Still held by this process; it goes when the command exits.
             &[crate::dkg::datadir::KEY_LOCK_FILE],
         )
-            .map_err(|e| DkgCmdError::Config(format!("--zipped: {e}")))?;
+        .map_err(|e| DkgCmdError::Config(format!("--zipped: {e}")))?;
         tracing::info!(
             archive = %archive.display(),
             "Outputs and the ENR private key archived; the originals were removed (--zipped)"

@@ -212,7 +212,11 @@ type SocketBytes = (String, (u64, u64));
 /// (local and peer address), from `ss -tinpH`. Empty if `ss` is missing.
 fn tcp_bytes() -> HashMap<u32, Vec<SocketBytes>> {
     let mut out: HashMap<u32, Vec<SocketBytes>> = HashMap::new();
-    let Ok(o) = Command::new("ss").args(["-tinpH"]).stderr(Stdio::null()).output() else {
+    let Ok(o) = Command::new("ss")
+        .args(["-tinpH"])
+        .stderr(Stdio::null())
+        .output()
+    else {
         return out;
     };
     let text = String::from_utf8_lossy(&o.stdout);

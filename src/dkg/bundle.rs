@@ -35,11 +35,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Bundl
 
 /// Regular files and directories below `dir` (symlinks are neither followed
 /// nor touched), files sorted so archives are reproducible.
-fn walk(
-    dir: &Path,
-    files: &mut Vec<PathBuf>,
-    dirs: &mut Vec<PathBuf>,
-) -> Result<(), BundleError> {
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) -> Result<(), BundleError> {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(io("read directory", dir))?
         .map(|e| e.map(|e| e.path()))

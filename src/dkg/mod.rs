@@ -1,7 +1,7 @@
 //! The DKG ceremony: charon steps 1-8, output staging and atomic writes.
 
-pub mod ceremony;
 pub mod bundle;
+pub mod ceremony;
 pub mod datadir;
 pub mod keymanager;
 pub mod metrics;
