@@ -194,6 +194,12 @@ fn files_of(dir: &Path) -> Vec<String> {
     v
 }
 
+/// The node left its data directory as it found it (the ENR key only).
+fn assert_wrote_nothing(n: &NodeRun) {
+    let files = files_of(&n.data_dir);
+    assert!(files.is_empty(), "node {} wrote {files:?}", n.index);
+}
+
 /// Runs a whole mixed ceremony and checks everything the issue lists.
 fn mixed(case: Case) {
     let _serial = serial();
@@ -455,12 +461,7 @@ fn a_go_node_killed_mid_ceremony_fails_every_rust_node_naming_it_and_nothing_is_
             "node {} does not name operator {victim}: {err}\n{why}",
             n.index
         );
-        assert!(
-            files_of(&n.data_dir).is_empty(),
-            "node {} wrote {:?}",
-            n.index,
-            files_of(&n.data_dir)
-        );
+        assert_wrote_nothing(n);
     }
 }
 
@@ -485,12 +486,7 @@ fn a_rust_node_killed_mid_ceremony_fails_the_go_nodes_and_the_other_rust_node_wr
             n.index
         );
         if s.impls[n.index] == Rust {
-            assert!(
-                files_of(&n.data_dir).is_empty(),
-                "node {} wrote {:?}",
-                n.index,
-                files_of(&n.data_dir)
-            );
+            assert_wrote_nothing(n);
         }
     }
 }

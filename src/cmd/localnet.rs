@@ -159,6 +159,15 @@ pub struct NodeOptions {
     pub env: Vec<(String, String)>,
 }
 
+/// Where operator `index`'s log goes: beside its data directory, so the
+/// directory itself holds only what the ceremony writes.
+fn node_log(data_dir: &Path, index: usize) -> PathBuf {
+    data_dir
+        .parent()
+        .unwrap_or(data_dir)
+        .join(format!("node{index}.log"))
+}
+
 /// Starts `dkg` for operator `index` with data in `data_dir`.
 pub fn start_node(
     exe: &Path,
@@ -166,10 +175,7 @@ pub fn start_node(
     data_dir: &Path,
     opts: &NodeOptions,
 ) -> Result<NodeRun, LocalnetError> {
-    let log = data_dir
-        .parent()
-        .unwrap_or(data_dir)
-        .join(format!("node{index}.log"));
+    let log = node_log(data_dir, index);
     let tcp = free_port()?;
     let mon = free_port()?;
     let mut cmd = Command::new(exe);
@@ -259,10 +265,7 @@ pub fn start_charon_node(
     opts: &NodeOptions,
     log_level: &str,
 ) -> Result<NodeRun, LocalnetError> {
-    let log = data_dir
-        .parent()
-        .unwrap_or(data_dir)
-        .join(format!("node{index}.log"));
+    let log = node_log(data_dir, index);
     let mut cmd = Command::new(charon);
     cmd.args(["dkg", "--data-dir"])
         .arg(data_dir)
