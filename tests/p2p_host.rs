@@ -766,3 +766,16 @@ async fn a_peer_opening_many_streams_is_capped() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_listen_port_is_reported_with_the_os_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let (keys, peers) = cluster(2);
+    let mut cfg = config(&keys[0], &peers, vec![]);
+    cfg.tcp_listen = vec![addr];
+    let host = Host::new(cfg).unwrap();
+    let err = host.start().await.unwrap_err().to_string();
+    assert!(err.contains(&addr.port().to_string()), "{err}");
+    assert!(err.to_lowercase().contains("in use"), "{err}");
+}

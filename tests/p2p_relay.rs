@@ -16,11 +16,7 @@ use tokio::time::timeout;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    charon_dkg_sidecar::cmd::localnet::free_port().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

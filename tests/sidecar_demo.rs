@@ -46,7 +46,7 @@ async fn every_sidecar_reaches_the_dkg_with_the_same_signed_definition() {
         validators: 2,
         output_dir: out.path().to_path_buf(),
         relays: vec!["http://127.0.0.1:1".into()],
-        base_port: 0,
+        base_port: charon_dkg_sidecar::cmd::localnet::free_ports(4).unwrap(),
         timeout: Duration::from_secs(60),
         json: false,
     };
@@ -98,16 +98,40 @@ async fn rejects_an_impossible_cluster() {
     assert!(matches!(err, DemoError::Setup(_)), "{err}");
 }
 
+#[tokio::test]
+async fn a_taken_node_port_is_a_set_up_error_that_names_the_flag() {
+    let out = tempfile::tempdir().unwrap();
+    let base = charon_dkg_sidecar::cmd::localnet::free_ports(3).unwrap();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", base + 2)).unwrap();
+    let opts = DemoOptions {
+        operators: 3,
+        threshold: 2,
+        validators: 1,
+        output_dir: out.path().to_path_buf(),
+        relays: vec![],
+        base_port: base,
+        timeout: Duration::from_secs(5),
+        json: false,
+    };
+    let err = run_demo(&opts, |_, _| {
+        charon_dkg_sidecar::sidecar::lifecycle::UnavailableDkg
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, DemoError::Setup(_)), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{}", base + 2)), "{msg}");
+    assert!(msg.contains("--base-port"), "{msg}");
+    assert!(!out.path().join("node0").exists(), "nothing is set up");
+}
+
 const EXE: &str = env!("CARGO_BIN_EXE_charon-dkg-sidecar");
 
 /// Runs `demo` as a user does, logging at `level`, and returns its exit
 /// status and everything it printed (stdout and stderr).
 fn demo(out: &Path, level: &str, format: &str) -> (std::process::ExitStatus, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The demo's four nodes listen on port..port+3.
+    let port = charon_dkg_sidecar::cmd::localnet::free_ports(4).unwrap();
     let o = std::process::Command::new(EXE)
         .args(["demo", "--output-dir"])
         .arg(out)

@@ -22,11 +22,7 @@ use charon_dkg_sidecar::sidecar::lifecycle::{Outcome, Sidecar};
 use tokio_util::sync::CancellationToken;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    charon_dkg_sidecar::cmd::localnet::free_port().unwrap()
 }
 
 async fn relay() -> RelayServer {

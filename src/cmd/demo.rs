@@ -173,14 +173,9 @@ fn closing_lines(report: &DemoReport, operators: usize) -> Vec<String> {
 /// Starts an in-process relay on loopback (circuit relay plus the HTTP
 /// endpoint nodes resolve it through), advertising its loopback address.
 async fn start_relay() -> Result<crate::p2p::relay::RelayServer, String> {
-    let port = |what: &str| -> Result<u16, String> {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| format!("{what} port: {e}"))
-    };
-    let tcp: std::net::SocketAddr = ([127, 0, 0, 1], port("relay tcp")?).into();
-    let http: std::net::SocketAddr = ([127, 0, 0, 1], port("relay http")?).into();
+    let base = super::localnet::free_ports(2).map_err(|e| format!("relay ports: {e}"))?;
+    let tcp: std::net::SocketAddr = ([127, 0, 0, 1], base).into();
+    let http: std::net::SocketAddr = ([127, 0, 0, 1], base + 1).into();
     let mut cfg = crate::p2p::relay::RelayServerConfig::new(
         crate::p2p::identity::EnrPrivateKey::generate(),
         vec![tcp],

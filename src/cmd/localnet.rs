@@ -36,8 +36,43 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalnetError {
 
 /// A free TCP port on 127.0.0.1 (released before use; fine on loopback).
 pub fn free_port() -> Result<u16, LocalnetError> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(io("bind a free port"))?;
-    Ok(l.local_addr().map_err(io("read local address"))?.port())
+    free_ports(1)
+}
+
+/// Ports handed out below the kernel's ephemeral range (32768 and up on
+/// Linux): a port the kernel gave us through `bind(0)` and we released can be
+/// taken by any outgoing connection before the node binds it again, which is
+/// how parallel tests used to collide.
+const PORT_WINDOW: std::ops::Range<u16> = 15_000..32_000;
+
+/// The first of `n` consecutive TCP ports that are free on 127.0.0.1 now.
+/// Each call in a process moves past the previous block, and processes start
+/// at different offsets, so concurrent tests rarely race for the same port.
+pub fn free_ports(n: u16) -> Result<u16, LocalnetError> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let width = u32::from(PORT_WINDOW.end - PORT_WINDOW.start);
+    let n32 = u32::from(n.max(1));
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % width,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..width / n32 {
+        let offset = NEXT.fetch_add(n32, Ordering::Relaxed) % width;
+        if offset + n32 > width {
+            continue;
+        }
+        let base = PORT_WINDOW.start + offset as u16;
+        if (base..base + n.max(1)).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return Ok(base);
+        }
+    }
+    Err(LocalnetError::Io {
+        what: format!("find {n} free consecutive TCP port(s) on 127.0.0.1"),
+        source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+    })
 }
 
 /// A running relay process.
@@ -444,6 +479,10 @@ mod tests {
         assert_eq!(field(l, "duration_s="), Some("1.25"));
         assert_eq!(field(l, "nope="), None);
         assert!(free_port().unwrap() > 0);
+        let a = free_ports(4).unwrap();
+        let b = free_ports(4).unwrap();
+        assert!(PORT_WINDOW.contains(&a) && PORT_WINDOW.contains(&b));
+        assert!(a.abs_diff(b) >= 4, "blocks {a} and {b} overlap");
         assert!(vm_hwm_kib(std::process::id()).unwrap() > 0);
     }
 }

@@ -38,6 +38,15 @@ pub use super::inbound::IncomingStreams;
 /// Protocol version string announced by identify (go-libp2p's default).
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "ipfs/0.1.0";
 
+/// Why a TCP listener could not start: libp2p's own message for an I/O
+/// failure is empty, so the user would not learn that the port is taken.
+pub(super) fn listen_failure(e: &libp2p::TransportError<std::io::Error>) -> String {
+    match e {
+        libp2p::TransportError::Other(io) => io.to_string(),
+        libp2p::TransportError::MultiaddrNotSupported(a) => format!("address {a} not supported"),
+    }
+}
+
 /// Errors of the host.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -607,7 +616,7 @@ impl Runner {
                 .listen_on(addr.clone())
                 .map_err(|e| HostError::Listen {
                     addr: addr.clone(),
-                    reason: e.to_string(),
+                    reason: listen_failure(&e),
                 })?;
             self.listen_ids.insert(id);
             if let Some(ip) = self.external_ip {

@@ -167,7 +167,7 @@ impl RelayServer {
                 .listen_on(addr.clone())
                 .map_err(|e| RelayServerError::Listen {
                     addr: addr.to_string(),
-                    reason: e.to_string(),
+                    reason: super::host::listen_failure(&e),
                 })?;
         }
 

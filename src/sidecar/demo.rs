@@ -309,6 +309,15 @@ where
             opts.operators, opts.threshold
         )));
     }
+    for i in 0..opts.operators {
+        let port = opts.base_port.saturating_add(i as u16);
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return Err(DemoError::Setup(format!(
+                "node {i} cannot listen on 127.0.0.1:{port} ({e}): pass --base-port with {} free consecutive ports",
+                opts.operators
+            )));
+        }
+    }
     let api = FakeApi::start(FakeApiOptions::default())
         .await
         .map_err(|e| setup(&e))?;
