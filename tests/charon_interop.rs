@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use charon_dkg_sidecar::cmd::localnet::{NodeOptions, NodeRun, Relay, start_node, wait_all};
+use charon_dkg_sidecar::cmd::localnet::{
+    NodeOptions, NodeRun, Relay, start_charon_node, start_node, wait_all,
+};
 use charon_dkg_sidecar::lock::datadir::verify_data_dir;
 use charon_dkg_sidecar::lock::enr::Enr;
 use charon_dkg_sidecar::lock::keystore::load_keystores;
@@ -20,8 +22,8 @@ use charon_dkg_sidecar::lock::verify::VerifyOptions;
 mod interop;
 
 use interop::{
-    Charon, EXE, charon, charon_create_enr, charon_node, charon_relay, run_ok, rust_relay, serial,
-    wait_for_log,
+    Charon, EXE, PublicNet, charon, charon_create_enr, charon_node, charon_relay, run_ok,
+    rust_relay, serial, wait_for_log,
 };
 
 const ADDR: &str = "0x000000000000000000000000000000000000dEaD";
@@ -546,4 +548,103 @@ fn a_rust_node_with_another_definition_is_refused_at_sync_on_both_sides() {
         .filter(|n| s.impls[n.index] == Go)
         .any(|n| n.log_text().contains("invalid definition hash"));
     assert!(go_said, "no Go node said why it refused us: {why}");
+}
+
+// ---- hole punching ----------------------------------------------------------
+
+const LEFT_RELAY: &str = "Direct connection to peer: DKG traffic leaves the relay";
+
+/// Operator indices named on `needle` lines of our node's log.
+fn peers_logged(log: &str, needle: &str) -> std::collections::BTreeSet<usize> {
+    log.lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| l.split("peer_index=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// Peers meet on `charon relay` (the definition's ENRs have no addresses),
+/// in a network where Go nodes have public addresses, so that go-libp2p's
+/// hole punching runs: on a circuit a Go node dialed to us we start DCUtR and
+/// the Go node answers; on one we dialed, the Go node starts it and we
+/// answer. Every pair ends up on a direct connection.
+#[test]
+fn v1_11_hole_punching_moves_mixed_pairs_off_the_relay() {
+    let _serial = serial();
+    let version = Charon::V1_11;
+    // Built while the module proxy is still reachable.
+    let charon_bin = charon(version);
+    let case = Case {
+        version,
+        by_peer_order: [Go, Rust, Go, Rust],
+        definition_by: By::Us,
+        relay_by: By::Charon,
+        validators: 4,
+        compounding: false,
+    };
+    let s = setup(&case);
+    let _net = PublicNet::enter(4);
+    let relay = relay(&case, &s);
+    let mut nodes: Vec<NodeRun> = (0..4)
+        .map(|i| {
+            let opts = NodeOptions {
+                definition: s.definition.clone(),
+                relay_url: relay.url.clone(),
+                timeout: "60s".into(),
+                extra_args: vec!["--compat".into(), version.compat()],
+                env: Vec::new(),
+            };
+            match s.impls[i] {
+                Rust => start_node(Path::new(EXE), i, &s.nodes[i], &opts).unwrap(),
+                Go => {
+                    // Listening on a public address as well as loopback is
+                    // what makes go-libp2p's hole punch service start.
+                    let public = format!(
+                        "{}:{}",
+                        PublicNet::addr(i as u8 + 1),
+                        charon_dkg_sidecar::cmd::localnet::free_port().unwrap()
+                    );
+                    let go = NodeOptions {
+                        extra_args: vec!["--p2p-tcp-address".into(), public],
+                        ..opts
+                    };
+                    start_charon_node(&charon_bin, i, &s.nodes[i], &go, "debug").unwrap()
+                }
+            }
+        })
+        .collect();
+    let waited = wait_all(&mut nodes, Duration::from_secs(400));
+    let why = describe(&s, &nodes, &s.root.join("relay/relay.log"));
+    assert!(waited.is_ok(), "ceremony did not finish: {why}");
+    for n in &nodes {
+        assert!(
+            n.status.is_some_and(|st| st.success()),
+            "node {} ({:?}) failed: {why}",
+            n.index,
+            s.impls[n.index]
+        );
+    }
+    let first = std::fs::read(s.nodes[0].join("cluster-lock.json")).unwrap();
+    for d in &s.nodes {
+        assert_eq!(std::fs::read(d.join("cluster-lock.json")).unwrap(), first);
+    }
+    let hole_punch_lines = |n: &NodeRun| -> Vec<String> {
+        n.log_text()
+            .lines()
+            .filter(|l| l.contains("ole punch") || l.contains(LEFT_RELAY))
+            .map(str::to_string)
+            .collect()
+    };
+    for n in nodes.iter().filter(|n| s.impls[n.index] == Rust) {
+        let left = peers_logged(&n.log_text(), LEFT_RELAY);
+        let others: std::collections::BTreeSet<usize> = (0..4).filter(|&i| i != n.index).collect();
+        assert_eq!(
+            left,
+            others,
+            "node {} did not leave the relay for every peer: {:#?}\n{why}",
+            n.index,
+            hole_punch_lines(n)
+        );
+    }
+    let all: Vec<(usize, Vec<String>)> = nodes.iter().map(|n| (n.index, hole_punch_lines(n))).collect();
+    panic!("inspect: {all:#?}");
 }

@@ -477,3 +477,66 @@ fn sigterm_before_step_7_leaves_nothing_and_after_it_the_outputs_are_finished_an
         }
     }
 }
+
+/// Runs a 4-node ceremony on our relay with `extra` flags and returns the
+/// nodes after checking that every one succeeded.
+fn ceremony_on_relay(validators: usize, extra: &[&str]) -> (Cluster, Relay, Vec<NodeRun>) {
+    let c = cluster(4, validators, "v1.10.0", &[]);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "60s", extra);
+    let waited = wait_all(&mut nodes, Duration::from_secs(300));
+    for n in &nodes {
+        assert!(
+            waited.is_ok() && n.status.is_some_and(|s| s.success()),
+            "node {} failed: {:?}\n{}",
+            n.index,
+            n.status,
+            n.log_text()
+        );
+    }
+    (c, relay, nodes)
+}
+
+const LEFT_RELAY: &str = "Direct connection to peer: DKG traffic leaves the relay";
+
+/// The definition's ENRs carry no addresses, as charon's do, so the nodes
+/// first meet on the relay; then each learns the others' listen addresses
+/// through identify, dials them, and the bulk of the DKG avoids the relay.
+#[test]
+fn nodes_that_meet_on_the_relay_move_their_traffic_to_direct_connections() {
+    let (_c, relay, nodes) = ceremony_on_relay(40, &[]);
+    for n in &nodes {
+        let log = n.log_text();
+        let peers: std::collections::BTreeSet<&str> = log
+            .lines()
+            .filter(|l| l.contains(LEFT_RELAY))
+            .filter_map(|l| l.split("peer_index=").nth(1)?.split_whitespace().next())
+            .collect();
+        assert_eq!(peers.len(), 3, "node {}: {peers:?}\n{log}", n.index);
+        let ((rs, rr), (ds, dr)) = n.tcp_bytes_split(&relay.ports());
+        assert!(
+            ds + dr > 0,
+            "node {}: no TCP bytes sampled (is `ss` from iproute2 installed?)",
+            n.index
+        );
+        assert!(
+            ds + dr > 4 * (rs + rr),
+            "node {}: {} bytes went through the relay, only {} directly",
+            n.index,
+            rs + rr,
+            ds + dr
+        );
+    }
+}
+
+#[test]
+fn relay_only_nodes_never_dial_each_other_and_still_finish() {
+    let (_c, relay, nodes) = ceremony_on_relay(4, &["--p2p-relay-only"]);
+    for n in &nodes {
+        let log = n.log_text();
+        assert!(!log.contains(LEFT_RELAY), "node {}:\n{log}", n.index);
+        let ((rs, rr), (ds, dr)) = n.tcp_bytes_split(&relay.ports());
+        assert!(rs + rr > 0, "node {}: nothing sampled through the relay (is `ss` from iproute2 installed?)", n.index);
+        assert_eq!(ds + dr, 0, "node {} had direct sockets", n.index);
+    }
+}

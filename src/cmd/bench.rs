@@ -60,6 +60,9 @@ pub struct Args {
     /// Our nodes' --compat, matching the charon release (v1.11, v1.10, v1.11.0-rc1).
     #[arg(long, default_value = "v1.11")]
     pub compat: String,
+    /// Our nodes reach each other only through the relay (`--p2p-relay-only`).
+    #[arg(long)]
+    pub relay_only: bool,
     /// Repetitions of each ceremony; medians are reported.
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
@@ -85,6 +88,8 @@ struct NodeFigures {
     peak_mib: f64,
     sent_mib: f64,
     recv_mib: f64,
+    /// Sent plus received through the relay.
+    relayed_mib: f64,
     steps: Vec<(u32, f64)>,
 }
 
@@ -268,7 +273,10 @@ fn ceremony(
             "console".into(),
             "--compat".into(),
             args.compat.clone(),
-        ],
+        ]
+        .into_iter()
+        .chain(args.relay_only.then(|| "--p2p-relay-only".to_string()))
+        .collect(),
         env: Vec::new(),
     };
     let go_opts = NodeOptions {
@@ -304,7 +312,7 @@ fn ceremony(
     }
     println!("  wall time: {wall:.2} s");
     println!(
-        "  node  impl   wall s   CPU s  peak MiB  recv MiB  sent MiB  (TCP payload, relay circuits included)"
+        "  node  impl   wall s   CPU s  peak MiB  recv MiB  sent MiB  via relay MiB  (TCP payload; via relay: sent + received on the relay's sockets)"
     );
     let figures: Vec<NodeFigures> = nodes
         .iter()
@@ -315,19 +323,24 @@ fn ceremony(
             peak_mib: n.peak_rss_kib as f64 / 1024.0,
             sent_mib: mib(n.tcp_bytes().0),
             recv_mib: mib(n.tcp_bytes().1),
+            relayed_mib: {
+                let ((s, r), _) = n.tcp_bytes_split(&relay.ports());
+                mib(s + r)
+            },
             steps: n.step_durations(),
         })
         .collect();
     for (n, f) in nodes.iter().zip(&figures) {
         println!(
-            "  {:>4}  {:<5} {:>7.2} {:>7.2} {:>9.1} {:>9.2} {:>10.2}",
+            "  {:>4}  {:<5} {:>7.2} {:>7.2} {:>9.1} {:>9.2} {:>9.2} {:>14.2}",
             n.index,
             if f.rust { "rust" } else { "go" },
             f.wall,
             f.cpu,
             f.peak_mib,
             f.recv_mib,
-            f.sent_mib
+            f.sent_mib,
+            f.relayed_mib
         );
     }
     let rust_steps: Vec<&Vec<(u32, f64)>> = figures

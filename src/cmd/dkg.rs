@@ -102,6 +102,13 @@ pub struct Args {
     /// listen port (SO_REUSEPORT), as charon's flag does.
     #[arg(long, env = "CHARON_P2P_DISABLE_REUSEPORT")]
     pub p2p_disable_reuseport: bool,
+    /// Reach peers only through the relays: never dial a peer's ENR address
+    /// or the addresses it announces, and no hole punching. By default nodes
+    /// that met on a relay connect directly when they can and move the DKG
+    /// traffic off the relay (charon's relay limits each circuit's bytes).
+    /// Not a charon flag.
+    #[arg(long, env = "CHARON_P2P_RELAY_ONLY")]
+    pub p2p_relay_only: bool,
     #[command(flatten)]
     pub log: logging::LogArgs,
 }
@@ -273,6 +280,7 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
             keymanager,
             fault: fault_from_env()?,
             disable_reuseport: args.p2p_disable_reuseport,
+            relay_only: args.p2p_relay_only,
         },
         compat,
     ))

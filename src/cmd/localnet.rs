@@ -80,6 +80,18 @@ pub struct Relay {
     child: Child,
     /// `http://127.0.0.1:<port>`, what nodes get as `--p2p-relays`.
     pub url: String,
+    /// The relay's libp2p TCP port: a node's sockets to it carry relayed
+    /// traffic, every other socket is direct.
+    pub tcp_port: u16,
+    /// The port of its HTTP endpoint (nodes resolve the relay there).
+    pub http_port: u16,
+}
+
+impl Relay {
+    /// Both ports a node talks to the relay on.
+    pub fn ports(&self) -> [u16; 2] {
+        [self.tcp_port, self.http_port]
+    }
 }
 
 impl Relay {
@@ -97,13 +109,18 @@ impl Relay {
             .arg(dir)
             // Loopback addresses are private; a local relay must advertise them.
             .arg("--p2p-advertise-private-addresses");
-        Relay::spawn(cmd, http, dir)
+        Relay::spawn(cmd, http, tcp, dir)
     }
 
     /// Spawns any relay command (ours or `charon relay`) whose HTTP endpoint
-    /// listens on `127.0.0.1:<http>`, logging to `dir/relay.log`, and waits
-    /// until that endpoint accepts connections.
-    pub fn spawn(mut cmd: Command, http: u16, dir: &Path) -> Result<Relay, LocalnetError> {
+    /// listens on `127.0.0.1:<http>` and libp2p on TCP port `tcp`, logging to
+    /// `dir/relay.log`, and waits until that endpoint accepts connections.
+    pub fn spawn(
+        mut cmd: Command,
+        http: u16,
+        tcp: u16,
+        dir: &Path,
+    ) -> Result<Relay, LocalnetError> {
         fs::create_dir_all(dir).map_err(io("create relay directory"))?;
         let log = fs::File::create(dir.join("relay.log")).map_err(io("create relay log"))?;
         let child = cmd
@@ -115,6 +132,8 @@ impl Relay {
         let mut relay = Relay {
             child,
             url: format!("http://127.0.0.1:{http}"),
+            tcp_port: tcp,
+            http_port: http,
         };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
@@ -145,7 +164,7 @@ impl Relay {
             .arg(format!("127.0.0.1:{tcp}"))
             .arg("--p2p-advertise-private-addresses")
             .arg("--log-level=debug");
-        Relay::spawn(cmd, http, dir)
+        Relay::spawn(cmd, http, tcp, dir)
     }
 }
 
@@ -422,6 +441,28 @@ impl NodeRun {
         self.sockets
             .values()
             .fold((0, 0), |(s, r), (a, b)| (s + a, r + b))
+    }
+
+    /// TCP payload bytes `(relayed, direct)`, each `(sent, received)`: the
+    /// sockets whose remote port is one of `relay_ports` are the relay's.
+    pub fn tcp_bytes_split(&self, relay_ports: &[u16]) -> ((u64, u64), (u64, u64)) {
+        let mut relayed = (0, 0);
+        let mut direct = (0, 0);
+        for (key, (s, r)) in &self.sockets {
+            let remote_port = key
+                .split_whitespace()
+                .nth(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse::<u16>().ok());
+            let slot = if remote_port.is_some_and(|p| relay_ports.contains(&p)) {
+                &mut relayed
+            } else {
+                &mut direct
+            };
+            slot.0 += s;
+            slot.1 += r;
+        }
+        (relayed, direct)
     }
 
     /// Process id while running.

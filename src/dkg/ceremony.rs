@@ -143,6 +143,8 @@ pub struct CeremonyConfig {
     /// Dial from fresh ports instead of the listen port (charon's
     /// `--p2p-disable-reuseport`).
     pub disable_reuseport: bool,
+    /// Reach peers through relays only (no direct dials, no hole punching).
+    pub relay_only: bool,
 }
 
 /// Misbehaviour a test node can be told to show.
@@ -326,6 +328,7 @@ pub async fn run_with_progress(
     hc.external_hostname = cfg.external_hostname.clone();
     hc.compat = cfg.compat;
     hc.disable_reuseport = cfg.disable_reuseport;
+    hc.relay_only = cfg.relay_only;
     let host = Arc::new(Host::new(hc).map_err(setup("start p2p host"))?);
 
     let limits = WireLimits::new(

@@ -18,15 +18,18 @@ use futures::StreamExt as _;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, Stream, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux,
+    Multiaddr, PeerId, Stream, StreamProtocol, Swarm, dcutr, identify, noise, ping, relay, tcp,
+    yamux,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::dial::{AddressBook, Addresses, Compat};
+use super::direct::{DirectPaths, PathChange};
 use super::gater::{Allowlist, Gater};
 use super::identity::{EnrPrivateKey, IdentityError};
 use super::relay_http::{
@@ -146,6 +149,9 @@ pub struct HostConfig {
     pub agent_version: String,
     /// Dial from fresh ports rather than the listen port (no SO_REUSEPORT on dials).
     pub disable_reuseport: bool,
+    /// Reach peers through relays only: no ENR addresses, no addresses
+    /// learned through identify, no hole punching.
+    pub relay_only: bool,
 }
 
 impl HostConfig {
@@ -166,6 +172,7 @@ impl HostConfig {
             open_timeout: Duration::from_secs(10),
             agent_version: format!("charon-dkg-sidecar/{}", env!("CARGO_PKG_VERSION")),
             disable_reuseport: false,
+            relay_only: false,
         }
     }
 }
@@ -180,6 +187,8 @@ struct NodeBehaviour {
     gater: Gater,
     addresses: AddressBook,
     relay_client: relay::client::Behaviour,
+    // Answers and starts DCUtR on circuits, as charon's hole punching does.
+    dcutr: Toggle<dcutr::Behaviour>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     /// Outbound streams only; inbound ones go through `inbound`, which never
@@ -248,8 +257,11 @@ impl Host {
         let allow = Allowlist::new(config.peers.iter().copied().filter(|p| *p != local));
         let addresses = Addresses::new(local, config.peers.clone(), config.compat);
         for (peer, addrs) in &config.direct_addrs {
-            addresses.set_direct(*peer, addrs.clone());
+            if !config.relay_only {
+                addresses.set_direct(*peer, addrs.clone());
+            }
         }
+        let dcutr = (!config.relay_only).then(|| dcutr::Behaviour::new(local));
         let build_err = |e: &dyn std::fmt::Display| HostError::Build(e.to_string());
         let identify_cfg =
             identify::Config::new(IDENTIFY_PROTOCOL_VERSION.into(), keypair.public())
@@ -275,6 +287,7 @@ impl Host {
                 gater: Gater::new(gater_allow),
                 addresses: AddressBook::new(book),
                 relay_client,
+                dcutr: Toggle::from(dcutr),
                 identify: identify::Behaviour::new(identify_cfg),
                 // go-libp2p closes a ping stream idle for 10 s; ping inside that.
                 ping: ping::Behaviour::new(
@@ -314,6 +327,7 @@ impl Host {
             relay_backoff: HashMap::new(),
             relay_attempts: HashMap::new(),
             disable_reuseport: config.disable_reuseport,
+            direct: DirectPaths::new(local, !config.relay_only),
             peer_backoff: HashMap::new(),
             connected_tx,
             relays_tx,
@@ -570,6 +584,7 @@ struct Runner {
     /// Reservation attempts per relay, to rotate through its addresses.
     relay_attempts: HashMap<PeerId, usize>,
     disable_reuseport: bool,
+    direct: DirectPaths,
     peer_backoff: HashMap<PeerId, Backoff>,
     connected_tx: watch::Sender<BTreeSet<PeerId>>,
     relays_tx: watch::Sender<BTreeSet<PeerId>>,
@@ -718,6 +733,18 @@ impl Runner {
                 }
             }
         }
+        for (peer, addrs) in self.direct.take_due(Instant::now()) {
+            tracing::debug!(%peer, ?addrs, "Dialing peer directly at the addresses it announced");
+            let mut opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .condition(PeerCondition::Always);
+            if self.disable_reuseport {
+                opts = opts.allocate_new_port();
+            }
+            if let Err(e) = self.swarm.dial(opts.build()) {
+                tracing::debug!(%peer, error = %e, "Direct dial not started");
+            }
+        }
         let connected = self.connected_tx.borrow().clone();
         for peer in self.peers.clone() {
             if peer != self.local
@@ -809,8 +836,17 @@ impl Runner {
             } => {
                 if let Some(index) = self.peer_index(&peer_id) {
                     self.peer_backoff.remove(&peer_id);
+                    let relayed = is_relayed(&endpoint);
+                    if self.direct.on_established(peer_id, relayed, !endpoint.is_dialer())
+                        == PathChange::LeftRelay {
+                        tracing::info!(
+                            peer_index = index,
+                            peer = %peer_id,
+                            addr = %endpoint.get_remote_address(),
+                            "Direct connection to peer: DKG traffic leaves the relay"
+                        );
+                    }
                     if num_established.get() == 1 {
-                        let relayed = is_relayed(&endpoint);
                         self.connected_tx.send_modify(|c| {
                             c.insert(peer_id);
                         });
@@ -835,10 +871,15 @@ impl Runner {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                endpoint,
                 num_established,
                 cause,
                 ..
             } => {
+                if self.peer_index(&peer_id).is_some() {
+                    let inbound = !endpoint.is_dialer();
+                    self.direct.on_closed(peer_id, is_relayed(&endpoint), inbound);
+                }
                 if num_established > 0 {
                     return;
                 }
@@ -900,6 +941,23 @@ impl Runner {
             SwarmEvent::Behaviour(NodeBehaviourEvent::RelayClient(ev)) => {
                 tracing::debug!(?ev, "Relay client event");
             }
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                if self.peer_index(&peer_id).is_some() {
+                    self.direct
+                        .on_listen_addrs(peer_id, &info.listen_addrs, Instant::now());
+                }
+            }
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => match result {
+                Ok(_) => tracing::info!(peer = %remote_peer_id, "Hole punch succeeded"),
+                Err(e) => tracing::debug!(peer = %remote_peer_id, error = %e, "Hole punch failed"),
+            },
             SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(identify::Event::Error {
                 peer_id,
                 error,

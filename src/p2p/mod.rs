@@ -3,6 +3,7 @@
 pub mod bcast;
 pub mod collect;
 pub mod dial;
+pub mod direct;
 pub mod frame;
 pub mod frostp2p;
 pub mod gater;

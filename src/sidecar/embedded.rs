@@ -69,6 +69,7 @@ impl EmbeddedDkg {
             keymanager: None,
             fault: None,
             disable_reuseport: false,
+            relay_only: false,
         })
     }
 }

@@ -216,3 +216,70 @@ pub fn wait_for_log(node: &NodeRun, needle: &str, limit: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A network namespace whose loopback also holds public-looking addresses
+/// (`1.0.0.1`, `1.0.0.2`, ...), entered by the calling thread only.
+/// go-libp2p runs hole punching only on hosts that have a public address, so
+/// DCUtR with Go peers can only happen where such addresses exist; nothing
+/// leaves the machine, the namespace has no route out. Processes the thread
+/// spawns inherit the namespace. Dropping it returns the thread home and
+/// deletes the namespace.
+pub struct PublicNet {
+    name: String,
+    home: std::fs::File,
+}
+
+impl PublicNet {
+    /// Creates the namespace with `n` public addresses and moves this thread in.
+    /// Build everything that needs the network (charon) before.
+    pub fn enter(n: u8) -> PublicNet {
+        use std::os::fd::AsFd;
+        let name = format!("cds-test-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
+                panic!("`ip` from iproute2 is needed (apt-get install iproute2): {e}")
+            });
+            assert!(
+                out.status.success(),
+                "ip {args:?} failed (network namespaces need root): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        // A namespace left by a crashed earlier run of this process id.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        for i in 1..=n {
+            ip(&["-n", &name, "addr", "add", &format!("1.0.0.{i}/32"), "dev", "lo"]);
+        }
+        let home = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+        let ns = std::fs::File::open(format!("/run/netns/{name}")).unwrap();
+        rustix::thread::move_into_link_name_space(
+            ns.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .unwrap();
+        PublicNet { name, home }
+    }
+
+    /// The `i`-th public address (1-based).
+    pub fn addr(i: u8) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::new(1, 0, 0, i)
+    }
+}
+
+impl Drop for PublicNet {
+    fn drop(&mut self) {
+        use std::os::fd::AsFd;
+        let _ = rustix::thread::move_into_link_name_space(
+            self.home.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        );
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
