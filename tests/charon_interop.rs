@@ -558,7 +558,14 @@ const LEFT_RELAY: &str = "Direct connection to peer: DKG traffic leaves the rela
 fn peers_logged(log: &str, needle: &str) -> std::collections::BTreeSet<usize> {
     log.lines()
         .filter(|l| l.contains(needle))
-        .filter_map(|l| l.split("peer_index=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .filter_map(|l| {
+            l.split("peer_index=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect()
 }
 
@@ -584,34 +591,42 @@ fn v1_11_hole_punching_moves_mixed_pairs_off_the_relay() {
     let s = setup(&case);
     let _net = PublicNet::enter(4);
     let relay = relay(&case, &s);
-    let mut nodes: Vec<NodeRun> = (0..4)
-        .map(|i| {
-            let opts = NodeOptions {
-                definition: s.definition.clone(),
-                relay_url: relay.url.clone(),
-                timeout: "60s".into(),
-                extra_args: vec!["--compat".into(), version.compat()],
-                env: Vec::new(),
+    let opts = NodeOptions {
+        definition: s.definition.clone(),
+        relay_url: relay.url.clone(),
+        timeout: "60s".into(),
+        extra_args: vec!["--compat".into(), version.compat()],
+        env: Vec::new(),
+    };
+    let (go, rust): (Vec<usize>, Vec<usize>) = (0..4).partition(|&i| s.impls[i] == Go);
+    // go-libp2p's hole punch service starts once it sees a public address of
+    // its own (polling with backoff), and ignores circuits made before that;
+    // start the Go nodes first so that every mixed circuit finds it running.
+    let mut nodes: Vec<NodeRun> = go
+        .iter()
+        .map(|&i| {
+            // Listening on a public address as well as loopback is what makes
+            // the hole punch service start.
+            let public = format!(
+                "{}:{}",
+                PublicNet::addr(i as u8 + 1),
+                charon_dkg_sidecar::cmd::localnet::free_port().unwrap()
+            );
+            let go_opts = NodeOptions {
+                extra_args: vec!["--p2p-tcp-address".into(), public],
+                ..opts.clone()
             };
-            match s.impls[i] {
-                Rust => start_node(Path::new(EXE), i, &s.nodes[i], &opts).unwrap(),
-                Go => {
-                    // Listening on a public address as well as loopback is
-                    // what makes go-libp2p's hole punch service start.
-                    let public = format!(
-                        "{}:{}",
-                        PublicNet::addr(i as u8 + 1),
-                        charon_dkg_sidecar::cmd::localnet::free_port().unwrap()
-                    );
-                    let go = NodeOptions {
-                        extra_args: vec!["--p2p-tcp-address".into(), public],
-                        ..opts
-                    };
-                    start_charon_node(&charon_bin, i, &s.nodes[i], &go, "debug").unwrap()
-                }
-            }
+            start_charon_node(&charon_bin, i, &s.nodes[i], &go_opts, "debug").unwrap()
         })
         .collect();
+    for n in &nodes {
+        wait_for_log(n, "Relay circuit reserved", Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for &i in &rust {
+        nodes.push(start_node(Path::new(EXE), i, &s.nodes[i], &opts).unwrap());
+    }
+    nodes.sort_by_key(|n| n.index);
     let waited = wait_all(&mut nodes, Duration::from_secs(400));
     let why = describe(&s, &nodes, &s.root.join("relay/relay.log"));
     assert!(waited.is_ok(), "ceremony did not finish: {why}");
@@ -645,6 +660,47 @@ fn v1_11_hole_punching_moves_mixed_pairs_off_the_relay() {
             hole_punch_lines(n)
         );
     }
-    let all: Vec<(usize, Vec<String>)> = nodes.iter().map(|n| (n.index, hole_punch_lines(n))).collect();
-    panic!("inspect: {all:#?}");
+    // DCUtR itself ran between every Rust and Go pair, whichever side started
+    // it: the side that dialed the direct connection reports the success.
+    let names = go_peer_names(&nodes[go[0]].log_text());
+    for &r in &rust {
+        let ours = peers_logged(&nodes[r].log_text(), "Hole punch succeeded");
+        for &g in &go {
+            let theirs = go_hole_punched(&nodes[g].log_text(), &names);
+            assert!(
+                ours.contains(&g) || theirs.contains(&r),
+                "no hole punch between Rust node {r} and Go node {g}: ours {:#?}\n{why}",
+                hole_punch_lines(&nodes[r])
+            );
+        }
+    }
+}
+
+/// Charon's name for each operator index, from its "Peer summary" lines.
+fn go_peer_names(log: &str) -> std::collections::HashMap<String, usize> {
+    log.lines()
+        .filter(|l| l.contains("Peer summary"))
+        .filter_map(|l| {
+            let name = l.split("\"peer\": \"").nth(1)?.split('"').next()?;
+            let index = l.split("\"index\": ").nth(1)?;
+            let index = index
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_string(), index))
+        })
+        .collect()
+}
+
+/// Operator indices a Go node reports a successful hole punch with.
+fn go_hole_punched(
+    log: &str,
+    names: &std::collections::HashMap<String, usize>,
+) -> std::collections::BTreeSet<usize> {
+    log.lines()
+        .filter(|l| l.contains("Hole punch succeeded"))
+        .filter_map(|l| names.get(l.split("\"peer\": \"").nth(1)?.split('"').next()?))
+        .copied()
+        .collect()
 }

@@ -504,7 +504,7 @@ const LEFT_RELAY: &str = "Direct connection to peer: DKG traffic leaves the rela
 /// through identify, dials them, and the bulk of the DKG avoids the relay.
 #[test]
 fn nodes_that_meet_on_the_relay_move_their_traffic_to_direct_connections() {
-    let (_c, relay, nodes) = ceremony_on_relay(40, &[]);
+    let (_c, relay, nodes) = ceremony_on_relay(10, &[]);
     for n in &nodes {
         let log = n.log_text();
         let peers: std::collections::BTreeSet<&str> = log
@@ -514,13 +514,19 @@ fn nodes_that_meet_on_the_relay_move_their_traffic_to_direct_connections() {
             .collect();
         assert_eq!(peers.len(), 3, "node {}: {peers:?}\n{log}", n.index);
         let ((rs, rr), (ds, dr)) = n.tcp_bytes_split(&relay.ports());
+        eprintln!(
+            "node {}: {} bytes via the relay, {} direct",
+            n.index,
+            rs + rr,
+            ds + dr
+        );
         assert!(
             ds + dr > 0,
             "node {}: no TCP bytes sampled (is `ss` from iproute2 installed?)",
             n.index
         );
         assert!(
-            ds + dr > 4 * (rs + rr),
+            ds + dr > 8 * (rs + rr),
             "node {}: {} bytes went through the relay, only {} directly",
             n.index,
             rs + rr,
@@ -536,7 +542,11 @@ fn relay_only_nodes_never_dial_each_other_and_still_finish() {
         let log = n.log_text();
         assert!(!log.contains(LEFT_RELAY), "node {}:\n{log}", n.index);
         let ((rs, rr), (ds, dr)) = n.tcp_bytes_split(&relay.ports());
-        assert!(rs + rr > 0, "node {}: nothing sampled through the relay (is `ss` from iproute2 installed?)", n.index);
+        assert!(
+            rs + rr > 0,
+            "node {}: nothing sampled through the relay (is `ss` from iproute2 installed?)",
+            n.index
+        );
         assert_eq!(ds + dr, 0, "node {} had direct sockets", n.index);
     }
 }

@@ -404,6 +404,7 @@ pub async fn run_with_progress(
         .filter(|&p| p != own)
         .map(|p| Arc::new(SyncClient::new(p, local.clone())))
         .collect();
+    let paths = spawn_sync_migration(&host, &clients);
     let mut client_tasks = Vec::with_capacity(clients.len());
     for c in &clients {
         let (c, net, sync) = (c.clone(), net.clone(), sync.clone());
@@ -442,6 +443,7 @@ pub async fn run_with_progress(
         .run_steps(&clients, client_tasks, r1_rx, r2_rx, ns_rx)
         .await;
     disconnects.abort();
+    paths.abort();
     host.shutdown().await;
     result
 }
@@ -474,6 +476,26 @@ fn spawn_disconnect_log(
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+}
+
+/// Moves a sync client's stream to a peer's direct connection when one
+/// appears (the stream opened first may run through the relay).
+fn spawn_sync_migration(host: &Host, clients: &[Arc<SyncClient>]) -> tokio::task::JoinHandle<()> {
+    let mut events = host.subscribe_events();
+    let clients = clients.to_vec();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(crate::p2p::host::PeerEvent::Direct { index, .. }) => {
+                    if let Some(c) = clients.iter().find(|c| c.peer() == index) {
+                        c.reopen();
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }

@@ -129,7 +129,12 @@ impl DirectPaths {
             return;
         }
         let inbound = self.relayed.get(&peer).is_some_and(|r| r.0 > 0);
-        let at = now + if inbound { INBOUND_DELAY } else { OUTBOUND_DELAY };
+        let at = now
+            + if inbound {
+                INBOUND_DELAY
+            } else {
+                OUTBOUND_DELAY
+            };
         // A repeated announcement replaces the addresses, not the deadline.
         let at = self.due.get(&peer).map_or(at, |(t, _)| (*t).min(at));
         self.due.insert(peer, (at, addrs));
@@ -243,11 +248,17 @@ mod tests {
         assert_eq!(d.on_established(other, true, true), PathChange::None);
         d.on_listen_addrs(other, &addrs, now);
         assert!(d.take_due(now).is_empty(), "DCUtR goes first");
-        assert_eq!(d.take_due(now + INBOUND_DELAY), vec![(other, addrs.to_vec())]);
+        assert_eq!(
+            d.take_due(now + INBOUND_DELAY),
+            vec![(other, addrs.to_vec())]
+        );
         assert_eq!(d.on_established(other, false, false), PathChange::LeftRelay);
         assert_eq!(d.on_established(other, false, true), PathChange::None);
         d.on_listen_addrs(other, &addrs, now);
-        assert!(d.take_due(now + OUTBOUND_DELAY).is_empty(), "already direct");
+        assert!(
+            d.take_due(now + OUTBOUND_DELAY).is_empty(),
+            "already direct"
+        );
 
         let mut out = DirectPaths::new(me, true);
         out.on_established(other, true, false);

@@ -17,8 +17,8 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, Stream, StreamProtocol, Swarm, dcutr, identify, noise, ping, relay, tcp,
@@ -210,6 +210,14 @@ pub enum PeerEvent {
         relayed: bool,
         /// Whether this node dialed it.
         outbound: bool,
+    },
+    /// The peer, reached through a relay so far, now also has a direct
+    /// connection: new streams use it, long-lived ones may reopen to move.
+    Direct {
+        /// The peer.
+        peer: PeerId,
+        /// Its operator index.
+        index: usize,
     },
     /// The last connection to the peer closed.
     Disconnected {
@@ -837,14 +845,21 @@ impl Runner {
                 if let Some(index) = self.peer_index(&peer_id) {
                     self.peer_backoff.remove(&peer_id);
                     let relayed = is_relayed(&endpoint);
-                    if self.direct.on_established(peer_id, relayed, !endpoint.is_dialer())
-                        == PathChange::LeftRelay {
+                    if self
+                        .direct
+                        .on_established(peer_id, relayed, !endpoint.is_dialer())
+                        == PathChange::LeftRelay
+                    {
                         tracing::info!(
                             peer_index = index,
                             peer = %peer_id,
                             addr = %endpoint.get_remote_address(),
                             "Direct connection to peer: DKG traffic leaves the relay"
                         );
+                        let _ = self.events.send(PeerEvent::Direct {
+                            peer: peer_id,
+                            index,
+                        });
                     }
                     if num_established.get() == 1 {
                         self.connected_tx.send_modify(|c| {
@@ -878,7 +893,8 @@ impl Runner {
             } => {
                 if self.peer_index(&peer_id).is_some() {
                     let inbound = !endpoint.is_dialer();
-                    self.direct.on_closed(peer_id, is_relayed(&endpoint), inbound);
+                    self.direct
+                        .on_closed(peer_id, is_relayed(&endpoint), inbound);
                 }
                 if num_established > 0 {
                     return;
@@ -945,19 +961,32 @@ impl Runner {
                 peer_id,
                 info,
                 ..
-            })) => {
-                if self.peer_index(&peer_id).is_some() {
-                    self.direct
-                        .on_listen_addrs(peer_id, &info.listen_addrs, Instant::now());
-                }
+            })) if self.peer_index(&peer_id).is_some() => {
+                self.direct
+                    .on_listen_addrs(peer_id, &info.listen_addrs, Instant::now());
             }
             SwarmEvent::Behaviour(NodeBehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
                 result,
-            })) => match result {
-                Ok(_) => tracing::info!(peer = %remote_peer_id, "Hole punch succeeded"),
-                Err(e) => tracing::debug!(peer = %remote_peer_id, error = %e, "Hole punch failed"),
-            },
+            })) => {
+                // The gater admits cluster peers only.
+                let index = self.peer_index(&remote_peer_id).unwrap_or_default();
+                match result {
+                    Ok(_) => tracing::info!(
+                        peer_index = index,
+                        peer = %remote_peer_id,
+                        "Hole punch succeeded"
+                    ),
+                    // A failed punch leaves the circuit and the dial of
+                    // announced addresses; not worth a warning.
+                    Err(e) => tracing::debug!(
+                        peer_index = index,
+                        peer = %remote_peer_id,
+                        error = %e,
+                        "Hole punch failed"
+                    ),
+                }
+            }
             SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(identify::Event::Error {
                 peer_id,
                 error,

@@ -487,6 +487,8 @@ impl SyncLocal {
 pub enum SessionEnd {
     /// Our `shutdown = true` was answered.
     Shutdown,
+    /// [`SyncClient::reopen`] asked for a new stream.
+    Reopen,
 }
 
 /// Sync client towards one peer.
@@ -496,6 +498,7 @@ pub struct SyncClient {
     local: Arc<SyncLocal>,
     connected: AtomicBool,
     answered: AtomicBool,
+    reopen: Notify,
 }
 
 impl SyncClient {
@@ -506,7 +509,16 @@ impl SyncClient {
             local,
             connected: AtomicBool::new(false),
             answered: AtomicBool::new(false),
+            reopen: Notify::new(),
         }
+    }
+
+    /// Ends the current session cleanly so that the next stream is opened
+    /// over the best connection: the first one may run through a relay
+    /// circuit, limited in bytes and time, when a direct connection appears.
+    /// Ignored once shutting down.
+    pub fn reopen(&self) {
+        self.reopen.notify_one();
     }
 
     /// True while a session is up and answering.
@@ -538,7 +550,15 @@ impl SyncClient {
         let mut ticker = tokio::time::interval(SYNC_PERIOD);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = self.reopen.notified() => {
+                    if !self.local.shutdown.load(Ordering::SeqCst) {
+                        let _ = stream.close().await;
+                        return Ok(SessionEnd::Reopen);
+                    }
+                }
+            }
             let shutdown = self.local.shutdown.load(Ordering::SeqCst);
             let msg = self.local.message(shutdown);
             write_sized(stream, &msg.encode_to_vec())
@@ -585,6 +605,10 @@ impl SyncClient {
             };
             match outcome {
                 Ok(SessionEnd::Shutdown) => return Ok(()),
+                Ok(SessionEnd::Reopen) => {
+                    tracing::debug!(peer = self.peer, "Reopening the sync stream");
+                    delay = FIRST_DELAY;
+                }
                 Err(e @ SyncError::Stream { .. }) => {
                     if !self.local.reconnect.load(Ordering::SeqCst) {
                         let shutting_down = self.local.shutdown.load(Ordering::SeqCst);

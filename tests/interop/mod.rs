@@ -253,7 +253,15 @@ impl PublicNet {
         ip(&["netns", "add", &name]);
         ip(&["-n", &name, "link", "set", "lo", "up"]);
         for i in 1..=n {
-            ip(&["-n", &name, "addr", "add", &format!("1.0.0.{i}/32"), "dev", "lo"]);
+            ip(&[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                &format!("1.0.0.{i}/32"),
+                "dev",
+                "lo",
+            ]);
         }
         let home = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
         let ns = std::fs::File::open(format!("/run/netns/{name}")).unwrap();
