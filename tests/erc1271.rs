@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use charon_dkg_sidecar::cmd::localnet::{NodeOptions, Relay, start_node, wait_all};
 use charon_dkg_sidecar::dkg::erc1271::{ContractCheckError, Erc1271Error, ExecutionClient};
 use charon_dkg_sidecar::dkg::preflight::{self, PreflightError};
 use charon_dkg_sidecar::lock::contract::SignatureRole;
@@ -15,7 +16,7 @@ use charon_dkg_sidecar::lock::network::NetworkSet;
 use charon_dkg_sidecar::lock::sample::{SampleOptions, sample_cluster, sign_definition, sign_lock};
 use charon_dkg_sidecar::lock::verify::{verify_definition_deferred, verify_lock_deferred};
 use charon_dkg_sidecar::lock::{
-    Lock, Subject, VerifyOptions, Version, eip712, verify_definition, verify_lock,
+    Definition, Lock, Subject, VerifyOptions, Version, eip712, verify_definition, verify_lock,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -534,4 +535,89 @@ fn verify_help_explains_the_flag() {
         "{help}"
     );
     assert!(!help.contains("SECRETKEY"), "{help}");
+}
+
+// ---- a whole ceremony ----------------------------------------------------------
+
+const EXE: &str = env!("CARGO_BIN_EXE_charon-dkg-sidecar");
+
+fn run_dkg(
+    c: &common::Cluster,
+    relay: &Relay,
+    which: &[usize],
+    extra: &[&str],
+) -> Vec<charon_dkg_sidecar::cmd::localnet::NodeRun> {
+    let opts = NodeOptions {
+        definition: c.definition.clone(),
+        relay_url: relay.url.clone(),
+        timeout: "60s".into(),
+        extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        env: Vec::new(),
+    };
+    let mut nodes: Vec<_> = which
+        .iter()
+        .map(|&i| start_node(Path::new(EXE), i, &c.nodes[i], &opts).unwrap())
+        .collect();
+    wait_all(&mut nodes, Duration::from_secs(300)).unwrap();
+    nodes
+}
+
+#[test]
+fn a_ceremony_with_a_safe_operator_asks_its_contract_at_load_and_at_step_6() {
+    let c = common::cluster(3, 1, "v1.11.0", &[]);
+    // The create-dkg definition, signed as its operators and creator would:
+    // operator 1 through a 2-owner Safe.
+    let mut d = Definition::from_json(&std::fs::read(&c.definition).unwrap()).unwrap();
+    let wallets: Vec<K1Secret> = (0..3).map(|i| owner(0x30 + i)).collect();
+    let addr = |k: &K1Secret| k1::checksum_address(&k1::address_from_pubkey(&k.public_key()));
+    for (o, w) in d.operators.iter_mut().zip(&wallets) {
+        o.address = addr(w);
+    }
+    d.operators[1].address = k1::checksum_address(&OP_WALLET);
+    let creator = owner(0x40);
+    d.creator.address = addr(&creator);
+    let chain = eip712::chain_id(&d.fork_version, NetworkSet::DEFAULT).unwrap();
+    sign_definition(&mut d, &wallets, Some(&creator), chain).unwrap();
+    let op_digest = eip712::operator_config_digest(d.version, &d.config_hash, chain);
+    let enr_digest = eip712::enr_digest(&d.operators[1].enr, chain);
+    let mut config = k1::sign65(&owner(0x21), &op_digest).unwrap().to_vec();
+    config.extend_from_slice(&k1::sign65(&owner(0x22), &op_digest).unwrap());
+    let enr = k1::sign65(&owner(0x21), &enr_digest).unwrap().to_vec();
+    d.operators[1].config_signature = config.clone();
+    d.operators[1].enr_signature = enr.clone();
+    d.definition_hash = d.definition_hash().unwrap().to_vec();
+    std::fs::write(&c.definition, d.to_json().unwrap()).unwrap();
+
+    let el = FakeEl::start();
+    el.accept(OP_WALLET, op_digest, &config);
+    el.accept(OP_WALLET, enr_digest, &enr);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+
+    // Without an endpoint a node stops at the definition, before any
+    // networking, saying what to pass.
+    let nodes = run_dkg(&c, &relay, &[0], &[]);
+    let log = nodes[0].log_text();
+    assert!(!nodes[0].status.unwrap().success(), "{log}");
+    assert!(log.contains(FLAG), "{log}");
+    assert!(log.contains(&k1::checksum_address(&OP_WALLET)), "{log}");
+    assert!(!c.nodes[0].join("cluster-lock.json").exists());
+    assert!(el.requests().is_empty());
+
+    // With it, every node asks about both of the Safe's signatures when it
+    // loads the definition and again at step 6, and the ceremony completes.
+    let nodes = run_dkg(&c, &relay, &[0, 1, 2], &[FLAG, &el.url]);
+    for n in &nodes {
+        assert!(
+            n.status.unwrap().success(),
+            "node {}: {}",
+            n.index,
+            n.log_text()
+        );
+    }
+    assert_eq!(el.requests().len(), 3 * 2 * 2);
+    let lock =
+        Lock::from_json(&std::fs::read(c.nodes[0].join("cluster-lock.json")).unwrap()).unwrap();
+    assert_eq!(lock.definition.operators[1].config_signature, config);
+    let pending = verify_lock_deferred(&lock, &VerifyOptions::default()).unwrap();
+    assert_eq!(pending.len(), 2);
 }
