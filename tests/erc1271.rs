@@ -24,7 +24,7 @@ use serde_json::json;
 
 mod common;
 
-use common::fake_el::{FakeEl, Mode};
+use common::fake_el::{ClosingServer, FakeEl, Mode, Triple};
 
 const FLAG: &str = "--execution-client-rpc-endpoint";
 /// Operator 1's contract wallet.
@@ -40,8 +40,7 @@ fn owner(b: u8) -> K1Secret {
 /// (contract, digest, signature) triples their contracts should accept.
 struct Fixture {
     lock: Lock,
-    /// Contract address, digest, signature.
-    triples: Vec<([u8; 20], [u8; 32], Vec<u8>)>,
+    triples: Vec<Triple>,
 }
 
 fn fixture(version: Version, op_contract: bool, creator_contract: bool, seed: u64) -> Fixture {
@@ -115,19 +114,6 @@ fn expected_calldata(hash: &[u8; 32], sig: &[u8]) -> String {
         hex::encode(sig),
         "00".repeat(pad)
     )
-}
-
-/// A server that accepts connections and closes them unanswered; it stays
-/// bound (and so cannot be taken by anything else) while the guard lives.
-fn closing_server() -> (String, std::thread::JoinHandle<()>) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let h = std::thread::spawn(move || {
-        for s in l.incoming().take(16) {
-            drop(s);
-        }
-    });
-    (url, h)
 }
 
 #[test]
@@ -328,10 +314,10 @@ async fn answers_that_are_not_the_magic_value_reject_and_broken_endpoints_are_er
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(e.to_string().contains(FLAG), "{e}");
 
-    let (url, _server) = closing_server();
+    let down = ClosingServer::start();
     let f = fixture(Version::V1_11, true, false, 5);
     let pending = verify_definition_deferred(&f.lock.definition, &VerifyOptions::CHARON).unwrap();
-    let err = ExecutionClient::new(&format!("{url}/v3/SECRETKEY"))
+    let err = ExecutionClient::new(&format!("{}/v3/SECRETKEY", down.url))
         .unwrap()
         .check(pending)
         .await
@@ -400,8 +386,8 @@ async fn dkg_preflight_asks_the_contracts_and_names_the_flag_without_an_endpoint
         f.lock.definition.definition_hash
     );
 
-    let (url, _server) = closing_server();
-    let e = run(Some(ExecutionClient::new(&url).unwrap()), false)
+    let down = ClosingServer::start();
+    let e = run(Some(ExecutionClient::new(&down.url).unwrap()), false)
         .await
         .unwrap_err();
     assert!(matches!(e, PreflightError::ExecutionClient(_)), "{e}");
@@ -497,8 +483,8 @@ fn verify_cli_reports_an_unusable_endpoint_without_its_secret() {
         "def.json",
         &f.lock.definition.to_json().unwrap(),
     );
-    let (url, _server) = closing_server();
-    let secret_url = format!("{url}/v3/SECRETKEY");
+    let down = ClosingServer::start();
+    let secret_url = format!("{}/v3/SECRETKEY", down.url);
     let r = verify_cli(&["--definition", &def, FLAG, &secret_url], &[]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(one_line(&r.stderr), "{:?}", r.stderr);

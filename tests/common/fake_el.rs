@@ -43,7 +43,7 @@ pub enum Mode {
 }
 
 /// A contract address, a hash and a signature.
-type Triple = ([u8; 20], [u8; 32], Vec<u8>);
+pub type Triple = ([u8; 20], [u8; 32], Vec<u8>);
 
 #[derive(Default)]
 struct Shared {
@@ -213,4 +213,47 @@ async fn handle(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let known = s.accepted.lock().unwrap().contains(&(to, hash, sig));
     let answer = if known { MAGIC } else { [0xff; 4] };
     rpc_result(format!("0x{}{}", hex::encode(answer), "00".repeat(28)))
+}
+
+/// An endpoint that accepts connections and closes them unanswered, as a
+/// crashed or misconfigured server would. It holds its port until dropped.
+pub struct ClosingServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ClosingServer {
+    /// Starts it.
+    pub fn start() -> ClosingServer {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((sock, _)) => drop(sock),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        ClosingServer {
+            url,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ClosingServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
