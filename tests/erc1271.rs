@@ -607,3 +607,56 @@ fn a_ceremony_with_a_safe_operator_asks_its_contract_at_load_and_at_step_6() {
     let pending = verify_lock_deferred(&lock, &VerifyOptions::default()).unwrap();
     assert_eq!(pending.len(), 2);
 }
+
+/// On charon's own files, deferral changes nothing but the fate of the
+/// signatures it defers: what verifies offline gives nothing to ask, and
+/// what is deferred is exactly what offline verification rejects.
+#[test]
+fn deferral_agrees_with_offline_verification_on_every_vector() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{dir}EXPECTED.json")).unwrap()).unwrap();
+    let opts = VerifyOptions::CHARON;
+    let mut deferred_some = 0;
+    for (name, exp) in expected.as_object().unwrap() {
+        let bytes = std::fs::read(format!("{dir}{name}")).unwrap();
+        let (plain, deferred) = if exp["kind"] == "lock" {
+            let Ok(l) = Lock::from_json(&bytes) else {
+                continue;
+            };
+            (verify_lock(&l, &opts), verify_lock_deferred(&l, &opts))
+        } else {
+            let Ok(d) = Definition::from_json(&bytes) else {
+                continue;
+            };
+            (
+                verify_definition(&d, &opts),
+                verify_definition_deferred(&d, &opts),
+            )
+        };
+        match (&plain, &deferred) {
+            (Ok(()), Ok(p)) => assert!(p.is_empty(), "{name}"),
+            (Err(e), Ok(p)) => {
+                assert!(!p.is_empty(), "{name}: {e}");
+                let first = p.iter().next().unwrap();
+                // Offline, a signature that does not even recover keeps
+                // charon's recovery error as its check.
+                assert!(
+                    [
+                        first.role.invalid_check(),
+                        "pubkey from signature",
+                        "invalid recovery id"
+                    ]
+                    .contains(&e.check),
+                    "{name}: {e}"
+                );
+                assert_eq!(e.subject, first.subject, "{name}: {e}");
+                deferred_some += 1;
+            }
+            (Err(_), Err(_)) => {}
+            (Ok(()), Err(e)) => panic!("{name}: deferred verification rejects: {e}"),
+        }
+    }
+    // charon's test files carry random filler signatures: some are deferred.
+    assert!(deferred_some > 0);
+}
