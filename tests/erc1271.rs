@@ -660,3 +660,30 @@ fn deferral_agrees_with_offline_verification_on_every_vector() {
     // charon's test files carry random filler signatures: some are deferred.
     assert!(deferred_some > 0);
 }
+
+#[test]
+fn dkg_refuses_an_unusable_endpoint_at_once_and_documents_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(EXE)
+        .args(["dkg", "--data-dir"])
+        .arg(dir.path())
+        .args([FLAG, "wss://node/SECRETKEY", "--monitoring-address", ""])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("invalid configuration: {FLAG}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SECRETKEY"), "{stderr}");
+
+    let out = Command::new(EXE)
+        .args(["dkg", "--help"])
+        .env("CHARON_EXECUTION_CLIENT_RPC_ENDPOINT", "http://h/SECRETKEY")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains(FLAG) && help.contains("ERC-1271"), "{help}");
+    assert!(!help.contains("SECRETKEY"), "{help}");
+}

@@ -787,6 +787,12 @@ mod tests {
                 Box::new(|s| s.dkg.nickname = Some("x".repeat(33))),
             ),
             (
+                "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT",
+                Box::new(|s| {
+                    s.dkg.execution_client_rpc_endpoint = Some("wss://node/SECRETKEY".into())
+                }),
+            ),
+            (
                 "ACCEPT_INVITATIONS_FROM",
                 Box::new(|s| s.accept_invitations_from = vec!["0x1234".into()]),
             ),
@@ -801,6 +807,7 @@ mod tests {
             let e = s.validate().unwrap_err().to_string();
             assert!(e.contains(name), "{name}: {e}");
             assert!(!e.contains('\n'), "one line: {e}");
+            assert!(!e.contains("SECRETKEY"), "echoes a secret: {e}");
         }
     }
 
