@@ -16,6 +16,10 @@ use charon_dkg_sidecar::sidecar::lifecycle::{DkgRunError, DkgRunner, Outcome, Si
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
+use common::fake_el::{ClosingServer, FakeEl, Triple};
+
 /// Records every ceremony; fails the first `fail_first` after writing partial outputs.
 #[derive(Clone, Default)]
 struct FakeDkg {
@@ -1262,4 +1266,107 @@ async fn operator_key_without_policy_is_refused_before_any_request() {
         .unwrap_err();
     assert!(err.to_string().contains("ACCEPT_INVITATIONS_FROM"), "{err}");
     assert!(api.requests().is_empty());
+}
+
+/// Operator 1's contract wallet.
+const SAFE: [u8; 20] = [0xc1; 20];
+
+/// The invitation of `c` with operator 1 turned into a Safe (its address,
+/// hence the config hash and the creator's signature, change) that already
+/// accepted with one owner's signatures, as did operator 2; operator 0 has
+/// not. Also the (contract, digest, signature) triples the Safe accepts.
+fn with_safe_operator(c: &ClusterFixture) -> (Value, Vec<Triple>) {
+    use charon_dkg_sidecar::lock::{eip712, k1};
+    let mut d = defn::parse_definition(&c.definition).unwrap();
+    d.operators[1].address = k1::checksum_address(&SAFE);
+    for i in [1, 2] {
+        d.operators[i].enr = c.operators[i].enr.clone();
+    }
+    d.config_hash = d.config_hash().unwrap().to_vec();
+    let chain = defn::chain_id(&defn::fork_version_hex(&d)).unwrap();
+    let op_digest = eip712::operator_config_digest(d.version, &d.config_hash, chain);
+    let sign = |k: &defn::SecretKey, digest: &[u8; 32]| k1::sign65(k, digest).unwrap().to_vec();
+    d.creator.config_signature = sign(
+        &c.creator,
+        &eip712::creator_config_digest(&d.config_hash, chain),
+    );
+    let op2 = &c.operators[2].operator_key;
+    d.operators[2].config_signature = sign(op2, &op_digest);
+    d.operators[2].enr_signature = sign(op2, &eip712::enr_digest(&d.operators[2].enr, chain));
+    // A v1.10 definition holds one 65-byte signature: the Safe owner's.
+    let owner = defn::parse_secret_key(&hex::encode([0x21u8; 32])).unwrap();
+    let enr_digest = eip712::enr_digest(&d.operators[1].enr, chain);
+    let config = sign(&owner, &op_digest);
+    let enr = sign(&owner, &enr_digest);
+    d.operators[1].config_signature = config.clone();
+    d.operators[1].enr_signature = enr.clone();
+    d.definition_hash = d.definition_hash().unwrap().to_vec();
+    let value = serde_json::from_slice(&defn::definition_bytes(&d).unwrap()).unwrap();
+    (
+        value,
+        vec![(SAFE, op_digest, config), (SAFE, enr_digest, enr)],
+    )
+}
+
+#[tokio::test]
+async fn a_safe_operator_is_checked_through_the_execution_client() {
+    let api = fake(FakeApiOptions::default()).await;
+    let c = ClusterFixture::new("safe", 3, 2, 1, &ts(1)).unwrap();
+    let (def, triples) = with_safe_operator(&c);
+    api.put_definition(def);
+    let keys = tempfile::tempdir().unwrap();
+    let policy = |s: &mut Settings| s.accept_invitations_from = vec![c.creator_address()];
+
+    // Without an endpoint the invitation is refused: nothing accepted, no DKG.
+    let n = keyed_node(&c.operators[0], &api.url(), keys.path(), policy);
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_for(&sidecar(&n, dkg.clone()), Duration::from_millis(800)).await,
+        Outcome::Cancelled
+    );
+    assert!(dkg.calls().is_empty());
+    let accepted = |api: &FakeApi| {
+        api.requests()
+            .iter()
+            .any(|r| r.starts_with("PUT /v1/definition/"))
+    };
+    assert!(!accepted(&api));
+
+    // An endpoint that gives no verdict: retried, still nothing accepted.
+    let down = ClosingServer::start();
+    let n = keyed_node(&c.operators[0], &api.url(), keys.path(), |s| {
+        policy(s);
+        s.dkg.execution_client_rpc_endpoint = Some(down.url.clone());
+    });
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_for(&sidecar(&n, dkg.clone()), Duration::from_millis(800)).await,
+        Outcome::Cancelled
+    );
+    assert!(dkg.calls().is_empty());
+    assert!(!accepted(&api));
+    drop(down);
+
+    // With one, the Safe's signatures are accepted by its contract: operator 0
+    // accepts, the definition is ready and the DKG runs with it.
+    let el = FakeEl::start();
+    for (a, h, s) in &triples {
+        el.accept(*a, *h, s);
+    }
+    let n = keyed_node(&c.operators[0], &api.url(), keys.path(), |s| {
+        policy(s);
+        s.dkg.execution_client_rpc_endpoint = Some(el.url.clone());
+    });
+    let dkg = FakeDkg::default();
+    assert_eq!(
+        run_until_done(&sidecar(&n, dkg.clone()), Duration::from_secs(20)).await,
+        Outcome::Completed
+    );
+    assert!(accepted(&api));
+    assert_eq!(dkg.calls().len(), 1);
+    let used = defn::parse_definition(&dkg.calls()[0]).unwrap();
+    assert_eq!(used.operators[1].config_signature, triples[0].2);
+    assert!(!used.operators[0].config_signature.is_empty());
+    // Asked at least for the invitation and again for the ready definition.
+    assert!(el.requests().len() >= 4, "{:?}", el.requests());
 }

@@ -2,6 +2,7 @@
 //! the writer or the verifier (the in-`cargo test` counterpart of `fuzz/`).
 
 use charon_dkg_sidecar::lock::network::NetworkSet;
+use charon_dkg_sidecar::lock::verify::{verify_definition_deferred, verify_lock_deferred};
 use charon_dkg_sidecar::lock::{Definition, Lock, VerifyOptions, verify_definition, verify_lock};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -37,6 +38,7 @@ fn exercise(bytes: &[u8]) {
     if let Ok(l) = Lock::from_json(bytes) {
         let _ = l.lock_hash();
         let _ = verify_lock(&l, &opts);
+        let _ = verify_lock_deferred(&l, &opts).map(|p| p.len());
         if let Ok(out) = l.to_json() {
             // What we write, we can read back.
             Lock::from_json(&out).expect("re-reading our own output");
@@ -44,6 +46,7 @@ fn exercise(bytes: &[u8]) {
     }
     if let Ok(d) = Definition::from_json(bytes) {
         let _ = verify_definition(&d, &opts);
+        let _ = verify_definition_deferred(&d, &opts).map(|p| p.len());
         if let Ok(out) = d.to_json() {
             Definition::from_json(&out).expect("re-reading our own output");
         }

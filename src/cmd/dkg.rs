@@ -109,6 +109,18 @@ pub struct Args {
     /// Not a charon flag.
     #[arg(long, env = "CHARON_P2P_RELAY_ONLY")]
     pub p2p_relay_only: bool,
+    /// JSON-RPC URL of an execution client (e.g. http://127.0.0.1:8545).
+    /// Needed only when an operator or the creator signed with a
+    /// smart-contract wallet such as a Safe: a signature that is not a valid
+    /// EOA signature is then checked with an ERC-1271 isValidSignature call
+    /// to the signer's address. Without it, such definitions are rejected.
+    #[arg(
+        long,
+        env = "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub execution_client_rpc_endpoint: Option<String>,
     #[command(flatten)]
     pub log: logging::LogArgs,
 }
@@ -249,6 +261,17 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
         ),
         (None, None) => None,
     };
+    let execution_client = match args
+        .execution_client_rpc_endpoint
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        Some(url) => Some(
+            crate::dkg::erc1271::ExecutionClient::new(url)
+                .map_err(|e| DkgCmdError::Config(e.to_string()))?,
+        ),
+        None => None,
+    };
     let relays: Vec<String> = args
         .p2p_relays
         .iter()
@@ -281,6 +304,7 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
             fault: fault_from_env()?,
             disable_reuseport: args.p2p_disable_reuseport,
             relay_only: args.p2p_relay_only,
+            execution_client,
         },
         compat,
     ))
@@ -367,13 +391,15 @@ pub async fn run_async(args: Args) -> Result<(), DkgCmdError> {
     } else {
         Version::V1_11
     };
-    let checked = crate::dkg::preflight::check_definition(
+    let checked = crate::dkg::preflight::check_definition_with(
         &args.definition_file,
         &bytes,
         args.no_verify,
         cfg.networks,
         max_version,
-    )?;
+        cfg.execution_client.as_ref(),
+    )
+    .await?;
     if let Some(km) = &cfg.keymanager {
         km.probe()
             .await

@@ -2,14 +2,20 @@
 //! node's data directory the way charon does (plus deposit signatures).
 //!
 //! Exit codes: 0 accepted, 1 rejected (one line naming the failed check),
-//! 2 unusable input (unreadable, not JSON, unknown version).
+//! 2 unusable input (unreadable, not JSON, unknown version) or an execution
+//! client that could not be asked about a contract-wallet signature.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::dkg::erc1271::{ContractCheckError, ExecutionClient};
 use crate::lock::datadir::{self, DataDirError};
 use crate::lock::network::NetworkSet;
-use crate::lock::{Definition, Lock, ParseError, VerifyOptions, verify_definition, verify_lock};
+use crate::lock::verify::{verify_definition_deferred, verify_lock_deferred};
+use crate::lock::{
+    Definition, Lock, ParseError, PendingContractSignatures, VerifyOptions, verify_definition,
+    verify_lock,
+};
 
 /// Largest file `verify` reads; real locks with thousands of validators are a
 /// few tens of megabytes.
@@ -35,6 +41,18 @@ pub struct Args {
     /// Skip the deposit-data checks charon does not make.
     #[arg(long)]
     pub skip_deposits: bool,
+    /// JSON-RPC URL of an execution client (e.g. http://127.0.0.1:8545), to
+    /// accept signatures made with a smart-contract wallet such as a Safe:
+    /// a creator or operator signature that is not a valid EOA signature is
+    /// then checked with an ERC-1271 isValidSignature call to the signer's
+    /// address. Without it, such signatures are rejected.
+    #[arg(
+        long,
+        env = "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub execution_client_rpc_endpoint: Option<String>,
 }
 
 /// The outcome of a `verify` run, before it becomes an exit code.
@@ -76,14 +94,26 @@ pub fn check(args: &Args) -> Outcome {
         },
         check_deposits: !args.skip_deposits,
     };
+    let client = match args
+        .execution_client_rpc_endpoint
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        Some(url) => match ExecutionClient::new(url) {
+            Ok(c) => Some(c),
+            Err(e) => return Outcome::Unusable(format!("verify: {e}")),
+        },
+        None => None,
+    };
+    let client = client.as_ref();
     if let Some(p) = &args.lock {
-        return check_lock(p, &opts);
+        return check_lock(p, &opts, client);
     }
     if let Some(p) = &args.definition {
-        return check_definition(p, &opts);
+        return check_definition(p, &opts, client);
     }
     if let Some(p) = &args.data_dir {
-        return check_data_dir(p, &opts);
+        return check_data_dir(p, &opts, client);
     }
     Outcome::Unusable("verify: give --lock, --definition or --data-dir".into())
 }
@@ -118,7 +148,40 @@ fn parse_outcome(path: &Path, kind: &str, e: ParseError) -> Outcome {
     }
 }
 
-fn check_lock(path: &Path, opts: &VerifyOptions) -> Outcome {
+/// Puts the signatures only a contract can vouch for to their contracts; a
+/// runtime is started only when there are some.
+fn check_contracts(
+    client: &ExecutionClient,
+    pending: PendingContractSignatures,
+) -> Result<(), Outcome> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Outcome::Unusable(format!("verify: cannot start the async runtime: {e}")))?;
+    rt.block_on(client.check(pending)).map_err(|e| match e {
+        ContractCheckError::Rejected(v) => Outcome::Rejected(v.to_string()),
+        e @ ContractCheckError::Endpoint { .. } => Outcome::Unusable(format!("verify: {e}")),
+    })
+}
+
+/// The plain verification, or with a client the deferred one followed by
+/// the contract checks.
+fn verified<T>(
+    client: Option<&ExecutionClient>,
+    plain: impl FnOnce() -> Result<(), T>,
+    deferred: impl FnOnce() -> Result<PendingContractSignatures, T>,
+    rejected: impl FnOnce(T) -> Outcome,
+) -> Result<(), Outcome> {
+    match client {
+        None => plain().map_err(rejected),
+        Some(c) => check_contracts(c, deferred().map_err(rejected)?),
+    }
+}
+
+fn check_lock(path: &Path, opts: &VerifyOptions, client: Option<&ExecutionClient>) -> Outcome {
     let bytes = match read_limited(path) {
         Ok(b) => b,
         Err(e) => return Outcome::Unusable(e),
@@ -127,7 +190,13 @@ fn check_lock(path: &Path, opts: &VerifyOptions) -> Outcome {
         Ok(l) => l,
         Err(e) => return parse_outcome(path, "lock", e),
     };
-    match verify_lock(&lock, opts) {
+    let res = verified(
+        client,
+        || verify_lock(&lock, opts),
+        || verify_lock_deferred(&lock, opts),
+        |e| Outcome::Rejected(e.to_string()),
+    );
+    match res {
         Ok(()) => Outcome::Accepted(format!(
             "lock accepted: {} ({}), {} validators, {} operators, threshold {}, lock hash 0x{}",
             display_name(&lock.definition),
@@ -137,11 +206,15 @@ fn check_lock(path: &Path, opts: &VerifyOptions) -> Outcome {
             lock.definition.threshold,
             hex::encode(&lock.lock_hash)
         )),
-        Err(e) => Outcome::Rejected(e.to_string()),
+        Err(o) => o,
     }
 }
 
-fn check_definition(path: &Path, opts: &VerifyOptions) -> Outcome {
+fn check_definition(
+    path: &Path,
+    opts: &VerifyOptions,
+    client: Option<&ExecutionClient>,
+) -> Outcome {
     let bytes = match read_limited(path) {
         Ok(b) => b,
         Err(e) => return Outcome::Unusable(e),
@@ -150,7 +223,13 @@ fn check_definition(path: &Path, opts: &VerifyOptions) -> Outcome {
         Ok(d) => d,
         Err(e) => return parse_outcome(path, "definition", e),
     };
-    match verify_definition(&def, opts) {
+    let res = verified(
+        client,
+        || verify_definition(&def, opts),
+        || verify_definition_deferred(&def, opts),
+        |e| Outcome::Rejected(e.to_string()),
+    );
+    match res {
         Ok(()) => Outcome::Accepted(format!(
             "definition accepted: {} ({}), {} validators, {} operators, threshold {}, config hash 0x{}",
             display_name(&def),
@@ -160,7 +239,7 @@ fn check_definition(path: &Path, opts: &VerifyOptions) -> Outcome {
             def.threshold,
             hex::encode(&def.config_hash)
         )),
-        Err(e) => Outcome::Rejected(e.to_string()),
+        Err(o) => o,
     }
 }
 
@@ -172,8 +251,21 @@ fn display_name(d: &Definition) -> String {
     }
 }
 
-fn check_data_dir(dir: &Path, opts: &VerifyOptions) -> Outcome {
-    match datadir::verify_data_dir(dir, opts) {
+fn data_dir_outcome(e: DataDirError) -> Outcome {
+    match e {
+        DataDirError::Unusable(msg) => Outcome::Unusable(msg),
+        DataDirError::Rejected(msg) => Outcome::Rejected(msg),
+    }
+}
+
+fn check_data_dir(dir: &Path, opts: &VerifyOptions, client: Option<&ExecutionClient>) -> Outcome {
+    let res = match client {
+        None => datadir::verify_data_dir(dir, opts).map_err(data_dir_outcome),
+        Some(c) => datadir::verify_data_dir_deferred(dir, opts)
+            .map_err(data_dir_outcome)
+            .and_then(|(r, pending)| check_contracts(c, pending).map(|()| r)),
+    };
+    match res {
         Ok(r) => Outcome::Accepted(format!(
             "data directory accepted: node {} of {}, {} keystores match its shares, {} deposit files match the lock, lock hash 0x{}",
             r.node_index,
@@ -182,7 +274,6 @@ fn check_data_dir(dir: &Path, opts: &VerifyOptions) -> Outcome {
             r.deposit_files,
             hex::encode(&r.lock_hash)
         )),
-        Err(DataDirError::Unusable(msg)) => Outcome::Unusable(msg),
-        Err(DataDirError::Rejected(msg)) => Outcome::Rejected(msg),
+        Err(o) => o,
     }
 }

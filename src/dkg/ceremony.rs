@@ -28,7 +28,7 @@ use crate::lock::lockfile::{
 };
 use crate::lock::network::{Network, NetworkSet};
 use crate::lock::signing;
-use crate::lock::verify::{VerifyOptions, verify_lock};
+use crate::lock::verify::{VerifyOptions, verify_lock, verify_lock_deferred};
 use crate::lock::version::Version;
 use crate::p2p::bcast::{Bcast, Delivery};
 use crate::p2p::collect::Collector;
@@ -145,6 +145,10 @@ pub struct CeremonyConfig {
     pub disable_reuseport: bool,
     /// Reach peers through relays only (no direct dials, no hole punching).
     pub relay_only: bool,
+    /// Asked about contract-wallet (ERC-1271) signatures when the lock is
+    /// verified at step 6, as charon re-asks there; without one they are
+    /// rejected.
+    pub execution_client: Option<super::erc1271::ExecutionClient>,
 }
 
 /// Misbehaviour a test node can be told to show.
@@ -753,7 +757,14 @@ impl Ceremony<'_> {
                 networks: self.cfg.networks,
                 check_deposits: false,
             };
-            verify_lock(&lock, &opts).map_err(|e| self.fail(6, e))?;
+            match &self.cfg.execution_client {
+                None => verify_lock(&lock, &opts).map_err(|e| self.fail(6, e))?,
+                Some(client) => {
+                    let pending =
+                        verify_lock_deferred(&lock, &opts).map_err(|e| self.fail(6, e))?;
+                    client.check(pending).await.map_err(|e| self.fail(6, e))?;
+                }
+            }
             tracing::info!(
                 "Lock verified: hashes, aggregate, shares, registrations, node signatures (deposits are checked as their files are built)"
             );

@@ -3,6 +3,7 @@
 pub mod bundle;
 pub mod ceremony;
 pub mod datadir;
+pub mod erc1271;
 pub mod keymanager;
 pub mod metrics;
 pub mod net;

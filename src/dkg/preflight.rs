@@ -4,9 +4,14 @@
 
 use std::time::Duration;
 
+use super::erc1271::{ContractCheckError, ExecutionClient};
+use crate::lock::contract::PendingContractSignatures;
 use crate::lock::definition::{Definition, verify_deposit_amounts};
 use crate::lock::network::{Network, NetworkSet};
-use crate::lock::verify::{VerifyOptions, verify_definition_hashes, verify_definition_signatures};
+use crate::lock::verify::{
+    VerifyOptions, verify_definition_hashes, verify_definition_signatures,
+    verify_definition_signatures_deferred,
+};
 use crate::lock::version::Version;
 
 /// 1 ETH in gwei.
@@ -45,6 +50,10 @@ pub enum PreflightError {
         /// The failed check.
         source: crate::lock::error::VerifyError,
     },
+    /// The execution client could not be asked about a contract-wallet
+    /// signature (it gave no verdict, so this is not a rejection).
+    #[error(transparent)]
+    ExecutionClient(ContractCheckError),
     /// A rule of charon dkg's pre-flight.
     #[error("{0}")]
     Rule(String),
@@ -103,7 +112,8 @@ pub struct Checked {
     pub definition_hash: [u8; 32],
 }
 
-/// Parses and checks a definition exactly as charon dkg's pre-flight does.
+/// Parses and checks a definition exactly as charon dkg's pre-flight does
+/// without an execution client: a contract-wallet signature is rejected.
 /// `max_version` is v1.11 (or v1.10 in compat mode).
 pub fn check_definition(
     path: &str,
@@ -112,6 +122,54 @@ pub fn check_definition(
     networks: NetworkSet,
     max_version: Version,
 ) -> Result<Checked, PreflightError> {
+    // Without deferral nothing is pending: contract signatures were rejected.
+    let (def, _) = parse_and_verify(path, bytes, no_verify, networks, false)?;
+    apply_rules(def, networks, max_version)
+}
+
+/// [`check_definition`] with charon's `--execution-client-rpc-endpoint`:
+/// signatures that are not valid EOA signatures are put to their signer's
+/// contract (ERC-1271) right after the offline signature checks, where
+/// charon asks too.
+pub async fn check_definition_with(
+    path: &str,
+    bytes: &[u8],
+    no_verify: bool,
+    networks: NetworkSet,
+    max_version: Version,
+    execution_client: Option<&ExecutionClient>,
+) -> Result<Checked, PreflightError> {
+    let Some(client) = execution_client else {
+        return check_definition(path, bytes, no_verify, networks, max_version);
+    };
+    let (def, pending) = parse_and_verify(path, bytes, no_verify, networks, true)?;
+    match client.check(pending).await {
+        Ok(()) => {}
+        Err(e) if no_verify => {
+            tracing::warn!(error = %e, "Ignoring failed definition signatures check (--no-verify)");
+        }
+        Err(ContractCheckError::Rejected(source)) => {
+            return Err(PreflightError::Verify {
+                what: "signatures",
+                source,
+            });
+        }
+        Err(e @ ContractCheckError::Endpoint { .. }) => {
+            return Err(PreflightError::ExecutionClient(e));
+        }
+    }
+    apply_rules(def, networks, max_version)
+}
+
+/// Parses, then verifies hashes and signatures (a warning each with
+/// `no_verify`). With `defer`, contract-wallet signatures are returned.
+fn parse_and_verify(
+    path: &str,
+    bytes: &[u8],
+    no_verify: bool,
+    networks: NetworkSet,
+    defer: bool,
+) -> Result<(Definition, PendingContractSignatures), PreflightError> {
     let def = Definition::from_json(bytes).map_err(|source| PreflightError::Parse {
         path: path.to_string(),
         source,
@@ -120,10 +178,14 @@ pub fn check_definition(
         networks,
         check_deposits: true,
     };
-    for (what, res) in [
-        ("hashes", verify_definition_hashes(&def)),
-        ("signatures", verify_definition_signatures(&def, &opts)),
-    ] {
+    let mut pending = PendingContractSignatures::default();
+    let hashes = verify_definition_hashes(&def);
+    let signatures = if defer {
+        verify_definition_signatures_deferred(&def, &opts).map(|p| pending = p)
+    } else {
+        verify_definition_signatures(&def, &opts)
+    };
+    for (what, res) in [("hashes", hashes), ("signatures", signatures)] {
         if let Err(source) = res {
             if no_verify {
                 tracing::warn!(error = %source, "Ignoring failed definition {what} check (--no-verify)");
@@ -132,6 +194,16 @@ pub fn check_definition(
             }
         }
     }
+    Ok((def, pending))
+}
+
+/// charon dkg's rules after verification: hashes set, deposit amounts,
+/// version, threshold, algorithm, network.
+fn apply_rules(
+    def: Definition,
+    networks: NetworkSet,
+    max_version: Version,
+) -> Result<Checked, PreflightError> {
     let definition = if def.definition_hash.is_empty() {
         def.with_hashes()
             .map_err(|e| PreflightError::Rule(format!("compute definition hashes: {e}")))?

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use super::contract::PendingContractSignatures;
 use super::enr::Enr;
 use super::error::ParseError;
 use super::json::{self, Obj};
@@ -12,7 +13,7 @@ use super::k1::K1Secret;
 use super::keystore;
 use super::lockfile::Lock;
 use super::ssz::container_root;
-use super::verify::{VerifyOptions, verify_lock};
+use super::verify::{VerifyOptions, verify_lock, verify_lock_deferred};
 
 /// Largest file read from a data directory.
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -68,12 +69,35 @@ fn read(path: &Path) -> Result<Vec<u8>, DataDirError> {
 /// `dir/deposit-data*.json`. This node is identified by
 /// `dir/charon-enr-private-key` when present, otherwise by its first keystore.
 pub fn verify_data_dir(dir: &Path, opts: &VerifyOptions) -> Result<DataDirReport, DataDirError> {
+    verify(dir, opts, false).map(|(report, _)| report)
+}
+
+/// [`verify_data_dir`] for a caller with an execution client: the lock's
+/// contract-wallet signatures are returned, to be checked (ERC-1271) before
+/// the directory is accepted, instead of rejected.
+pub fn verify_data_dir_deferred(
+    dir: &Path,
+    opts: &VerifyOptions,
+) -> Result<(DataDirReport, PendingContractSignatures), DataDirError> {
+    verify(dir, opts, true)
+}
+
+fn verify(
+    dir: &Path,
+    opts: &VerifyOptions,
+    defer: bool,
+) -> Result<(DataDirReport, PendingContractSignatures), DataDirError> {
     let lock_path = dir.join("cluster-lock.json");
     let lock = Lock::from_json(&read(&lock_path)?).map_err(|e| match e {
         ParseError::Rule(m) => rejected(format!("{}: {m}", lock_path.display())),
         e => DataDirError::Unusable(format!("cannot use lock {}: {e}", lock_path.display())),
     })?;
-    verify_lock(&lock, opts).map_err(|e| rejected(e.to_string()))?;
+    let pending = if defer {
+        verify_lock_deferred(&lock, opts)
+    } else {
+        verify_lock(&lock, opts).map(|()| PendingContractSignatures::default())
+    }
+    .map_err(|e| rejected(e.to_string()))?;
 
     let key_path = dir.join("charon-enr-private-key");
     let enr_index = if key_path.exists() {
@@ -134,13 +158,14 @@ pub fn verify_data_dir(dir: &Path, opts: &VerifyOptions) -> Result<DataDirReport
     }
 
     let deposit_files = check_deposit_files(dir, &lock)?;
-    Ok(DataDirReport {
+    let report = DataDirReport {
         node_index,
         operators: lock.definition.operators.len(),
         keystores: keys.len(),
         deposit_files,
         lock_hash: lock.lock_hash.clone(),
-    })
+    };
+    Ok((report, pending))
 }
 
 fn hex_field(o: &Obj<'_>, name: &str, len: usize) -> Result<Vec<u8>, String> {

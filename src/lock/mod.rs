@@ -11,6 +11,7 @@
 //! [`datadir::verify_data_dir`] for a node's outputs.
 
 pub mod consensus;
+pub mod contract;
 pub mod create;
 pub mod datadir;
 pub mod definition;
@@ -34,6 +35,7 @@ pub mod ssz;
 pub mod verify;
 pub mod version;
 
+pub use contract::{ContractSignature, PendingContractSignatures};
 pub use definition::{Creator, Definition, Operator, ValidatorAddresses};
 pub use error::{HashError, ParseError, Subject, VerifyError};
 pub use lockfile::{BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage};

@@ -1,6 +1,14 @@
 //! Verification of definitions and locks, equal to charon v1.11's
 //! `VerifyHashes` + `VerifySignatures` (in the same order, with charon's error
 //! texts as check names), plus deposit-data signatures, which charon skips.
+//!
+//! A signature that is not a valid EOA signature may still be a contract
+//! wallet's (ERC-1271, e.g. a Safe). The plain functions reject it, as charon
+//! does without an execution client; the `_deferred` ones return it for the
+//! caller to ask the contract, so this module stays offline. With deferral,
+//! a contract signature's verdict comes after the file's other checks, so a
+//! file with several faults may be reported for a different one than charon
+//! reports (it is rejected either way).
 
 use std::collections::HashSet;
 
@@ -9,6 +17,7 @@ use rand::Rng;
 use crate::frost::bls::{self, PublicKey, Signature};
 use crate::frost::curve::{self, G1Affine, Scalar, lagrange_coefficients_at_zero};
 
+use super::contract::{self, ContractSignature, PendingContractSignatures, SignatureRole};
 use super::definition::Definition;
 use super::eip712;
 use super::enr::Enr;
@@ -60,11 +69,27 @@ impl Ctx {
     }
 }
 
-/// Verifies a definition: hashes, then EIP-712 signatures.
+/// Verifies a definition: hashes, then EIP-712 signatures. A signature that
+/// is not a valid EOA signature is rejected, as charon does without an
+/// execution client.
 pub fn verify_definition(d: &Definition, opts: &VerifyOptions) -> Result<(), VerifyError> {
     let cx = Ctx { kind: "definition" };
     definition_hashes(cx, d)?;
-    definition_signatures(cx, d, opts)
+    definition_signatures(cx, d, opts, &mut ContractPolicy::Reject)
+}
+
+/// [`verify_definition`] for a caller that has an execution client: the
+/// signatures only a contract wallet can vouch for are returned instead of
+/// rejected, to be checked through ERC-1271 before the file is accepted.
+pub fn verify_definition_deferred(
+    d: &Definition,
+    opts: &VerifyOptions,
+) -> Result<PendingContractSignatures, VerifyError> {
+    let cx = Ctx { kind: "definition" };
+    definition_hashes(cx, d)?;
+    let mut pending = Vec::new();
+    definition_signatures(cx, d, opts, &mut ContractPolicy::Defer(&mut pending))?;
+    Ok(PendingContractSignatures(pending))
 }
 
 /// Verifies only a definition's `config_hash` and `definition_hash`.
@@ -77,15 +102,56 @@ pub fn verify_definition_signatures(
     d: &Definition,
     opts: &VerifyOptions,
 ) -> Result<(), VerifyError> {
-    definition_signatures(Ctx { kind: "definition" }, d, opts)
+    definition_signatures(
+        Ctx { kind: "definition" },
+        d,
+        opts,
+        &mut ContractPolicy::Reject,
+    )
+}
+
+/// [`verify_definition_signatures`], returning contract-wallet signatures
+/// instead of rejecting them (see [`verify_definition_deferred`]).
+pub fn verify_definition_signatures_deferred(
+    d: &Definition,
+    opts: &VerifyOptions,
+) -> Result<PendingContractSignatures, VerifyError> {
+    let mut pending = Vec::new();
+    definition_signatures(
+        Ctx { kind: "definition" },
+        d,
+        opts,
+        &mut ContractPolicy::Defer(&mut pending),
+    )?;
+    Ok(PendingContractSignatures(pending))
 }
 
 /// Verifies a lock as charon's `LoadClusterLock` does, then (if enabled) its
 /// deposit data.
 pub fn verify_lock(l: &Lock, opts: &VerifyOptions) -> Result<(), VerifyError> {
+    lock_all(l, opts, &mut ContractPolicy::Reject)
+}
+
+/// [`verify_lock`], returning the definition's contract-wallet signatures
+/// instead of rejecting them (see [`verify_definition_deferred`]); every
+/// other check of the lock has passed when it returns `Ok`.
+pub fn verify_lock_deferred(
+    l: &Lock,
+    opts: &VerifyOptions,
+) -> Result<PendingContractSignatures, VerifyError> {
+    let mut pending = Vec::new();
+    lock_all(l, opts, &mut ContractPolicy::Defer(&mut pending))?;
+    Ok(PendingContractSignatures(pending))
+}
+
+fn lock_all(
+    l: &Lock,
+    opts: &VerifyOptions,
+    policy: &mut ContractPolicy<'_>,
+) -> Result<(), VerifyError> {
     let cx = Ctx { kind: "lock" };
     lock_hashes(cx, l)?;
-    lock_signatures(cx, l, opts)?;
+    lock_signatures(cx, l, opts, policy)?;
     if opts.check_deposits {
         deposits(cx, l)?;
     }
@@ -158,42 +224,91 @@ fn lock_hashes(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// Verification state of one EOA signature check (charon `verifySigOrERC1271`
-/// without an execution client: only 65-byte EOA signatures can pass).
-fn eoa_check(
+/// What to do with a signature that is not a valid EOA signature by its
+/// signer (charon's `verifySigOrERC1271`).
+enum ContractPolicy<'a> {
+    /// No execution client: reject it, as charon does without one.
+    Reject,
+    /// Collect it for the caller to check through ERC-1271, as charon does
+    /// with an execution client.
+    Defer(&'a mut Vec<ContractSignature>),
+}
+
+/// Appends advice to a rejection's detail.
+fn with_hint(e: VerifyError, address: &str) -> VerifyError {
+    let hint = contract::hint(address);
+    let detail = match &e.detail {
+        Some(d) => format!("{d}; {hint}"),
+        None => hint,
+    };
+    e.with(detail)
+}
+
+/// Checks one EIP-712 signature: a 65-byte EOA signature that recovers to
+/// `address` passes; anything else is rejected or, if `policy` defers,
+/// left for the signer's contract to judge.
+fn signature_check(
     cx: Ctx,
     address: &str,
     digest: &[u8; 32],
     sig: &[u8],
-    invalid: &'static str,
+    role: SignatureRole,
     subject: Subject,
+    policy: &mut ContractPolicy<'_>,
 ) -> Result<(), VerifyError> {
-    if sig.len() != 65 {
-        // A Safe (ERC-1271) signature needs an execution client to check.
-        return Err(cx.err(invalid, subject).with(format!(
-            "{}-byte signature can only be a contract-wallet signature, which cannot be checked offline",
+    let invalid = role.invalid_check();
+    let parse_address = || {
+        k1::parse_address(address).map_err(|e| {
+            cx.err("invalid ethereum address", subject)
+                .with(e.to_string())
+        })
+    };
+    let (signer, not_eoa) = if sig.len() != 65 {
+        let not_eoa = cx.err(invalid, subject).with(format!(
+            "{}-byte signature is not an EOA signature",
             sig.len()
-        )));
+        ));
+        if matches!(policy, ContractPolicy::Reject) {
+            // charon without an execution client: invalid, whatever the address.
+            return Err(with_hint(not_eoa, address));
+        }
+        (parse_address()?, not_eoa)
+    } else {
+        let want = parse_address()?;
+        let not_eoa = match k1::recover65(digest, sig) {
+            Ok(pk) => {
+                let got = k1::address_from_pubkey(&pk);
+                if got == want {
+                    return Ok(());
+                }
+                cx.err(invalid, subject).with(format!(
+                    "signed by {}, expected {}",
+                    k1::checksum_address(&got),
+                    address
+                ))
+            }
+            Err(e @ K1Error::RecoveryId(_)) => cx
+                .err("invalid recovery id", subject)
+                .with(format!("pubkey from signature: {e}")),
+            Err(e) => cx.err("pubkey from signature", subject).with(e.to_string()),
+        };
+        (want, not_eoa)
+    };
+    match policy {
+        ContractPolicy::Reject => Err(with_hint(not_eoa, address)),
+        ContractPolicy::Defer(pending) => {
+            pending.push(ContractSignature {
+                kind: cx.kind,
+                role,
+                subject,
+                signer,
+                digest: *digest,
+                signature: sig.to_vec(),
+                not_eoa: not_eoa.detail.unwrap_or_default(),
+            });
+            Ok(())
+        }
     }
-    let want = k1::parse_address(address).map_err(|e| {
-        cx.err("invalid ethereum address", subject)
-            .with(e.to_string())
-    })?;
-    let pk = k1::recover65(digest, sig).map_err(|e| match e {
-        K1Error::RecoveryId(_) => cx
-            .err("invalid recovery id", subject)
-            .with(format!("pubkey from signature: {e}")),
-        e => cx.err("pubkey from signature", subject).with(e.to_string()),
-    })?;
-    let got = k1::address_from_pubkey(&pk);
-    if got != want {
-        return Err(cx.err(invalid, subject).with(format!(
-            "signed by {}, expected {}",
-            k1::checksum_address(&got),
-            address
-        )));
-    }
-    Ok(())
 }
 
 fn signature_length(cx: Ctx, v: Version, sig: &[u8], subject: Subject) -> Result<(), VerifyError> {
@@ -219,7 +334,12 @@ fn signature_length(cx: Ctx, v: Version, sig: &[u8], subject: Subject) -> Result
     Ok(())
 }
 
-fn definition_signatures(cx: Ctx, d: &Definition, opts: &VerifyOptions) -> Result<(), VerifyError> {
+fn definition_signatures(
+    cx: Ctx,
+    d: &Definition,
+    opts: &VerifyOptions,
+    policy: &mut ContractPolicy<'_>,
+) -> Result<(), VerifyError> {
     let v = d.version;
     if !v.supports_eip712() {
         if let Some(i) = d
@@ -258,22 +378,24 @@ fn definition_signatures(cx: Ctx, d: &Definition, opts: &VerifyOptions) -> Resul
         }
         signature_length(cx, v, &o.config_signature, subject)?;
         signature_length(cx, v, &o.enr_signature, subject)?;
-        eoa_check(
+        signature_check(
             cx,
             &o.address,
             &op_digest,
             &o.config_signature,
-            "invalid operator config signature",
+            SignatureRole::OperatorConfig,
             subject,
+            policy,
         )?;
         let enr_digest = eip712::enr_digest(&o.enr, chain_id);
-        eoa_check(
+        signature_check(
             cx,
             &o.address,
             &enr_digest,
             &o.enr_signature,
-            "invalid operator enr signature",
+            SignatureRole::OperatorEnr,
             subject,
+            policy,
         )?;
     }
     if unsigned > 0 && unsigned != d.operators.len() {
@@ -297,13 +419,14 @@ fn definition_signatures(cx: Ctx, d: &Definition, opts: &VerifyOptions) -> Resul
             return Err(cx.err("empty creator config signature", Subject::Creator));
         }
         let digest = eip712::creator_config_digest(&d.config_hash, chain_id);
-        eoa_check(
+        signature_check(
             cx,
             &c.address,
             &digest,
             &c.config_signature,
-            "invalid creator config signature",
+            SignatureRole::CreatorConfig,
             Subject::Creator,
+            policy,
         )?;
     }
     Ok(())
@@ -319,10 +442,15 @@ fn raw_signature(b: &[u8]) -> Option<Signature> {
     b.try_into().ok().map(Signature)
 }
 
-fn lock_signatures(cx: Ctx, l: &Lock, opts: &VerifyOptions) -> Result<(), VerifyError> {
+fn lock_signatures(
+    cx: Ctx,
+    l: &Lock,
+    opts: &VerifyOptions,
+    policy: &mut ContractPolicy<'_>,
+) -> Result<(), VerifyError> {
     let d = &l.definition;
     let v = d.version;
-    definition_signatures(cx, d, opts)?;
+    definition_signatures(cx, d, opts, policy)?;
 
     if l.signature_aggregate.is_empty() {
         if v.uses_base64() {

@@ -167,10 +167,14 @@ pub struct DkgFlags {
     #[arg(long = "nickname", env = "CHARON_NICKNAME")]
     pub nickname: Option<String>,
 
-    /// Execution client JSON-RPC endpoint, needed to verify contract-wallet (ERC-1271) signatures.
+    /// Execution client JSON-RPC URL, needed only for definitions an operator
+    /// or the creator signed with a smart-contract wallet (e.g. a Safe): such
+    /// signatures are checked with an ERC-1271 isValidSignature call, and
+    /// rejected when no endpoint is set.
     #[arg(
         long = "execution-client-rpc-endpoint",
-        env = "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT"
+        env = "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT",
+        hide_env_values = true
     )]
     pub execution_client_rpc_endpoint: Option<String>,
 }
@@ -471,6 +475,15 @@ impl DkgFlags {
                 "CHARON_NICKNAME {n:?} is longer than 32 characters"
             )));
         }
+        let execution_client_rpc_endpoint = non_empty(&self.execution_client_rpc_endpoint);
+        if let Some(url) = &execution_client_rpc_endpoint
+            && crate::dkg::erc1271::parse_endpoint(url).is_err()
+        {
+            // The value is not repeated: it may hold an API key.
+            return Err(bad(
+                "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT is not an http(s) URL with a host",
+            ));
+        }
         let timeout = parse_go_duration("CHARON_TIMEOUT", &self.timeout)?;
         if timeout.is_zero() {
             return Err(bad("CHARON_TIMEOUT must be greater than 0"));
@@ -486,7 +499,7 @@ impl DkgFlags {
             publish_timeout: parse_go_duration("CHARON_PUBLISH_TIMEOUT", &self.publish_timeout)?,
             shutdown_delay: parse_go_duration("CHARON_SHUTDOWN_DELAY", &self.shutdown_delay)?,
             nickname,
-            execution_client_rpc_endpoint: non_empty(&self.execution_client_rpc_endpoint),
+            execution_client_rpc_endpoint,
         })
     }
 }
@@ -774,6 +787,12 @@ mod tests {
                 Box::new(|s| s.dkg.nickname = Some("x".repeat(33))),
             ),
             (
+                "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT",
+                Box::new(|s| {
+                    s.dkg.execution_client_rpc_endpoint = Some("wss://node/SECRETKEY".into())
+                }),
+            ),
+            (
                 "ACCEPT_INVITATIONS_FROM",
                 Box::new(|s| s.accept_invitations_from = vec!["0x1234".into()]),
             ),
@@ -788,6 +807,7 @@ mod tests {
             let e = s.validate().unwrap_err().to_string();
             assert!(e.contains(name), "{name}: {e}");
             assert!(!e.contains('\n'), "one line: {e}");
+            assert!(!e.contains("SECRETKEY"), "echoes a secret: {e}");
         }
     }
 

@@ -5,13 +5,17 @@
 
 use serde_json::Value;
 
+use crate::dkg::erc1271::{ContractCheckError, ExecutionClient};
 pub use crate::lock::definition::Definition;
 use crate::lock::definition::{Creator, Operator, ValidatorAddresses};
 use crate::lock::eip712;
 use crate::lock::enr::Enr;
 use crate::lock::k1::{self, K1Secret};
 use crate::lock::network::NetworkSet;
-use crate::lock::verify::{VerifyOptions, verify_definition_hashes, verify_definition_signatures};
+use crate::lock::verify::{
+    VerifyOptions, verify_definition_hashes, verify_definition_signatures,
+    verify_definition_signatures_deferred,
+};
 use crate::lock::version::Version;
 
 /// Why a definition, key, ENR or signature could not be used.
@@ -246,6 +250,15 @@ pub fn verified_for_dkg(d: &Definition) -> Result<Definition, DefnError> {
         Ok(()) => return Ok(d.clone()),
         Err(err) => err,
     };
+    let fixed = stale_hash_fixed(d, first)?;
+    verify_typed(&fixed)?;
+    warn_stale_hash();
+    Ok(fixed)
+}
+
+/// `d` with its hashes recomputed if its `definition_hash` is the stale one
+/// the API serves (see [`verified_for_dkg`]); otherwise the first error.
+fn stale_hash_fixed(d: &Definition, first: DefnError) -> Result<Definition, DefnError> {
     let stale = d
         .config_hash()
         .is_ok_and(|h| h.as_slice() == d.config_hash.as_slice())
@@ -263,12 +276,13 @@ pub fn verified_for_dkg(d: &Definition) -> Result<Definition, DefnError> {
     if !stale {
         return Err(first);
     }
-    let fixed = d.with_hashes().map_err(|x| e(x.to_string()))?;
-    verify_typed(&fixed)?;
+    d.with_hashes().map_err(|x| e(x.to_string()))
+}
+
+fn warn_stale_hash() {
     tracing::warn!(
         "The Obol API served a definition_hash that was not updated after operators accepted; using the recomputed hash"
     );
-    Ok(fixed)
 }
 
 /// Checks an invitation before accepting it: hashes, the creator's signature,
@@ -280,10 +294,16 @@ pub fn verify_invitation(def: &Value) -> Result<(), DefnError> {
 /// [`verify_invitation`] of a parsed definition.
 pub fn verify_invitation_typed(d: &Definition) -> Result<(), DefnError> {
     verify_definition_hashes(d).map_err(|x| e(x.to_string()))?;
+    verify_definition_signatures(&signed_only(d), &VerifyOptions::CHARON)
+        .map_err(|x| e(x.to_string()))
+}
+
+/// `d` without the operators who have not accepted yet.
+fn signed_only(d: &Definition) -> Definition {
     let mut d = d.clone();
     d.operators
         .retain(|o| !o.config_signature.is_empty() || !o.enr_signature.is_empty());
-    verify_definition_signatures(&d, &VerifyOptions::CHARON).map_err(|x| e(x.to_string()))
+    d
 }
 
 /// Charon's bytes of a definition, as written for the DKG.
@@ -299,6 +319,17 @@ pub fn definition_bytes(d: &Definition) -> Result<Vec<u8>, DefnError> {
 /// left to charon at start-up: they need share reconstruction, which the
 /// lock module does not offer yet.
 pub fn verify_lock(lock: &Value, expected_hash: &str) -> Result<Vec<u8>, DefnError> {
+    let l = lock_with_hashes_checked(lock, expected_hash)?;
+    verify_definition_signatures(&l.definition, &VerifyOptions::CHARON)
+        .map_err(|x| e(x.to_string()))?;
+    l.to_json().map_err(|x| e(x.to_string()))
+}
+
+/// The lock, once its `lock_hash` is the one asked for and every hash recomputes.
+fn lock_with_hashes_checked(
+    lock: &Value,
+    expected_hash: &str,
+) -> Result<crate::lock::Lock, DefnError> {
     let bytes = serde_json::to_vec(lock).map_err(|x| e(x.to_string()))?;
     let l = crate::lock::Lock::from_json(&bytes)
         .map_err(|x| e(format!("cannot read the lock: {x}")))?;
@@ -307,9 +338,95 @@ pub fn verify_lock(lock: &Value, expected_hash: &str) -> Result<Vec<u8>, DefnErr
         return Err(e(format!("its lock_hash is {got}, not {expected_hash}")));
     }
     crate::lock::verify::verify_lock_hashes(&l).map_err(|x| e(x.to_string()))?;
-    verify_definition_signatures(&l.definition, &VerifyOptions::CHARON)
-        .map_err(|x| e(x.to_string()))?;
-    l.to_json().map_err(|x| e(x.to_string()))
+    Ok(l)
+}
+
+// ---- with an execution client (contract-wallet signatures) ------------------
+
+/// Why a definition or lock is not usable when contract-wallet (ERC-1271)
+/// signatures are put to an execution client: either it is invalid, or the
+/// client gave no verdict, which is worth retrying rather than a rejection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// It is invalid.
+    #[error(transparent)]
+    Invalid(DefnError),
+    /// A contract-wallet signature could not be checked yet.
+    #[error("{0}")]
+    Unchecked(String),
+}
+
+impl From<DefnError> for CheckError {
+    fn from(e: DefnError) -> Self {
+        CheckError::Invalid(e)
+    }
+}
+
+/// A definition's signatures; with a client, those that are not valid EOA
+/// signatures are accepted only if their signer's contract accepts them.
+async fn check_signatures(
+    d: &Definition,
+    client: Option<&ExecutionClient>,
+) -> Result<(), CheckError> {
+    let invalid = |x: crate::lock::error::VerifyError| CheckError::Invalid(e(x.to_string()));
+    let Some(client) = client else {
+        return verify_definition_signatures(d, &VerifyOptions::CHARON).map_err(invalid);
+    };
+    let pending =
+        verify_definition_signatures_deferred(d, &VerifyOptions::CHARON).map_err(invalid)?;
+    client.check(pending).await.map_err(|x| match x {
+        ContractCheckError::Rejected(v) => invalid(v),
+        other => CheckError::Unchecked(other.to_string()),
+    })
+}
+
+/// [`verify_typed`] with contract-wallet signatures put to `client`.
+pub async fn verify_typed_with(
+    d: &Definition,
+    client: Option<&ExecutionClient>,
+) -> Result<(), CheckError> {
+    if d.version < Version::V1_6 {
+        // The same rejection as the offline check's.
+        return verify_typed(d).map_err(CheckError::Invalid);
+    }
+    verify_definition_hashes(d).map_err(|x| e(x.to_string()))?;
+    check_signatures(d, client).await
+}
+
+/// [`verified_for_dkg`] with contract-wallet signatures put to `client`.
+pub async fn verified_for_dkg_with(
+    d: &Definition,
+    client: Option<&ExecutionClient>,
+) -> Result<Definition, CheckError> {
+    let first = match verify_typed_with(d, client).await {
+        Ok(()) => return Ok(d.clone()),
+        Err(CheckError::Invalid(err)) => err,
+        Err(unchecked) => return Err(unchecked),
+    };
+    let fixed = stale_hash_fixed(d, first)?;
+    verify_typed_with(&fixed, client).await?;
+    warn_stale_hash();
+    Ok(fixed)
+}
+
+/// [`verify_invitation_typed`] with contract-wallet signatures put to `client`.
+pub async fn verify_invitation_with(
+    d: &Definition,
+    client: Option<&ExecutionClient>,
+) -> Result<(), CheckError> {
+    verify_definition_hashes(d).map_err(|x| e(x.to_string()))?;
+    check_signatures(&signed_only(d), client).await
+}
+
+/// [`verify_lock`] with contract-wallet signatures put to `client`.
+pub async fn verify_lock_with(
+    lock: &Value,
+    expected_hash: &str,
+    client: Option<&ExecutionClient>,
+) -> Result<Vec<u8>, CheckError> {
+    let l = lock_with_hashes_checked(lock, expected_hash)?;
+    check_signatures(&l.definition, client).await?;
+    Ok(l.to_json().map_err(|x| e(x.to_string()))?)
 }
 
 /// Re-serialises a definition with its hashes recomputed (the fake API does this

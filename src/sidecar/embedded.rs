@@ -70,6 +70,12 @@ impl EmbeddedDkg {
             fault: None,
             disable_reuseport: false,
             relay_only: false,
+            execution_client: match s.execution_client_rpc_endpoint.as_deref() {
+                Some(url) => Some(crate::dkg::erc1271::ExecutionClient::new(url).map_err(|e| {
+                    DkgRunError::new(format!("CHARON_EXECUTION_CLIENT_RPC_ENDPOINT: {e}"))
+                })?),
+                None => None,
+            },
         })
     }
 }
@@ -125,9 +131,16 @@ impl DkgRunner for EmbeddedDkg {
         let bytes = preflight::load_definition_bytes(&path)
             .await
             .map_err(|e| DkgRunError::new(e.to_string()))?;
-        let checked =
-            preflight::check_definition(&path, &bytes, false, cfg.networks, Version::V1_11)
-                .map_err(|e| DkgRunError::new(e.to_string()))?;
+        let checked = preflight::check_definition_with(
+            &path,
+            &bytes,
+            false,
+            cfg.networks,
+            Version::V1_11,
+            cfg.execution_client.as_ref(),
+        )
+        .await
+        .map_err(|e| DkgRunError::new(e.to_string()))?;
         let metrics = crate::dkg::metrics::Metrics::new();
         // Observers (tests) of `self.progress` follow this attempt.
         let progress = &self.progress;

@@ -22,9 +22,10 @@ use super::artifacts::{
 };
 use super::backoff::Backoff;
 use super::config::Config;
-use super::defn::{self, Definition};
+use super::defn::{self, CheckError, Definition};
 use super::identity::{IdentityError, NodeIdentity};
 use super::select::{Me, Policy, Status, bounded, classify, describe, order, text};
+use crate::dkg::erc1271::{Erc1271Error, ExecutionClient};
 
 /// Why a DKG attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +183,8 @@ pub struct Sidecar<R> {
     config: Config,
     api: ObolApi,
     runner: R,
+    // Asked about contract-wallet signatures (CHARON_EXECUTION_CLIENT_RPC_ENDPOINT).
+    execution_client: Option<ExecutionClient>,
     // Problems already reported, so each is logged once, not every cycle.
     reported: Mutex<HashSet<String>>,
 }
@@ -194,22 +197,39 @@ impl<R: DkgRunner> Sidecar<R> {
             config.api_timeout,
             RetryPolicy::default(),
         )?;
+        let execution_client = execution_client(&config).map_err(|e| {
+            SidecarError::Config(format!("CHARON_EXECUTION_CLIENT_RPC_ENDPOINT: {e}"))
+        })?;
         Ok(Sidecar {
             config,
             api,
             runner,
+            execution_client,
             reported: Mutex::default(),
         })
     }
 
     /// A sidecar with a given API client (tests tune its retry policy).
     pub fn with_api(config: Config, api: ObolApi, runner: R) -> Self {
+        // The endpoint was validated with the configuration, and building a
+        // client can then only fail as building `api` would have.
+        let execution_client = execution_client(&config).unwrap_or_else(|e| {
+            tracing::error!(
+                "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT unusable ({e}); contract-wallet signatures will be rejected"
+            );
+            None
+        });
         Sidecar {
             config,
             api,
             runner,
+            execution_client,
             reported: Mutex::default(),
         }
+    }
+
+    fn ec(&self) -> Option<&ExecutionClient> {
+        self.execution_client.as_ref()
     }
 
     /// The acceptance policy of the configuration.
@@ -278,7 +298,7 @@ impl<R: DkgRunner> Sidecar<R> {
         };
 
         if cfg.output_definition_file.exists() {
-            match self.local_definition(&me) {
+            match self.local_definition(&me).await {
                 Ok(def) => {
                     tracing::info!(
                         "Cluster definition already exists at {}. Proceeding to DKG...",
@@ -397,7 +417,7 @@ impl<R: DkgRunner> Sidecar<R> {
                 _ = cancel.cancelled() => return Ok(Outcome::Cancelled),
             };
             match got {
-                Ok(Some(lock)) => match defn::verify_lock(&lock, hash) {
+                Ok(Some(lock)) => match defn::verify_lock_with(&lock, hash, self.ec()).await {
                     Ok(bytes) => {
                         std::fs::create_dir_all(&self.config.data_dir)
                             .map_err(io_err("cannot create", &self.config.data_dir))?;
@@ -409,9 +429,12 @@ impl<R: DkgRunner> Sidecar<R> {
                         );
                         return Ok(Outcome::LockFetched);
                     }
-                    Err(e) => tracing::error!(
+                    Err(CheckError::Invalid(e)) => tracing::error!(
                         "REJECTED lock {hash} served by the Obol API: {e}; it will not be written"
                     ),
+                    Err(CheckError::Unchecked(e)) => {
+                        tracing::warn!("Cannot verify lock {hash} yet: {e}; retrying")
+                    }
                 },
                 Ok(None) => tracing::info!("The Obol API has no lock {hash} yet"),
                 Err(e) => tracing::warn!("Fetching lock {hash} failed: {e}"),
@@ -485,8 +508,10 @@ impl<R: DkgRunner> Sidecar<R> {
         parts.join(" or ")
     }
 
-    /// Checks a definition file found on disk at start-up.
-    fn local_definition(&self, me: &Me) -> Result<Definition, String> {
+    /// Checks a definition file found on disk at start-up. One whose
+    /// contract-wallet signatures cannot be checked yet is still the
+    /// operator's pin: it is used, and the DKG checks them again.
+    async fn local_definition(&self, me: &Me) -> Result<Definition, String> {
         let file = &self.config.output_definition_file;
         let len = std::fs::metadata(file)
             .map_err(|e| format!("cannot read it ({e})"))?
@@ -508,7 +533,18 @@ impl<R: DkgRunner> Sidecar<R> {
             Status::Ready => {}
             other => return Err(bounded(&format!("not ready for this node ({other:?})"))),
         }
-        defn::verified_for_dkg(&def).map_err(|e| format!("fails verification: {}", bounded(&e.0)))
+        match defn::verified_for_dkg_with(&def, self.ec()).await {
+            Ok(d) => Ok(d),
+            Err(CheckError::Invalid(e)) => Err(format!("fails verification: {}", bounded(&e.0))),
+            Err(CheckError::Unchecked(e)) => {
+                tracing::warn!(
+                    "Cannot check the contract-wallet signatures of {} yet: {}; the DKG will check them",
+                    self.config.output_definition_file.display(),
+                    bounded(&e)
+                );
+                Ok(def)
+            }
+        }
     }
 
     /// The definitions this cycle considers: the pinned one, or every page of
@@ -655,8 +691,19 @@ impl<R: DkgRunner> Sidecar<R> {
                         );
                         continue;
                     }
-                    match defn::verified_for_dkg(&def) {
-                        Err(e) => {
+                    match defn::verified_for_dkg_with(&def, self.ec()).await {
+                        Err(CheckError::Unchecked(e)) => {
+                            tally.waiting += 1;
+                            self.warn_once(
+                                format!("unchecked:{key}"),
+                                &format!(
+                                    "Cannot verify {} yet: {}; retrying next cycle",
+                                    describe(&def),
+                                    bounded(&e)
+                                ),
+                            );
+                        }
+                        Err(CheckError::Invalid(e)) => {
                             tally.rejected += 1;
                             if self.first_report(format!("rejected:{key}")) {
                                 tracing::error!(
@@ -686,22 +733,37 @@ impl<R: DkgRunner> Sidecar<R> {
                 }
                 Status::NeedsOurAcceptance | Status::WaitingForOthers { .. } => {
                     let invited = status == Status::NeedsOurAcceptance;
-                    if let Err(e) = defn::verify_invitation_typed(&def) {
-                        tally.rejected += 1;
-                        if self.first_report(format!("rejected:{key}")) {
-                            tracing::error!(
-                                "REJECTED {} {}: it fails verification ({}); {}",
-                                if invited { "invitation" } else { "definition" },
-                                describe(&def),
-                                bounded(&e.0),
-                                if invited {
-                                    "not accepting it"
-                                } else {
-                                    "it will never be used"
-                                }
+                    match defn::verify_invitation_with(&def, self.ec()).await {
+                        Ok(()) => {}
+                        Err(CheckError::Unchecked(e)) => {
+                            tally.waiting += 1;
+                            self.warn_once(
+                                format!("unchecked:{key}"),
+                                &format!(
+                                    "Cannot verify {} yet: {}; retrying next cycle",
+                                    describe(&def),
+                                    bounded(&e)
+                                ),
                             );
+                            continue;
                         }
-                        continue;
+                        Err(CheckError::Invalid(e)) => {
+                            tally.rejected += 1;
+                            if self.first_report(format!("rejected:{key}")) {
+                                tracing::error!(
+                                    "REJECTED {} {}: it fails verification ({}); {}",
+                                    if invited { "invitation" } else { "definition" },
+                                    describe(&def),
+                                    bounded(&e.0),
+                                    if invited {
+                                        "not accepting it"
+                                    } else {
+                                        "it will never be used"
+                                    }
+                                );
+                            }
+                            continue;
+                        }
                     }
                     if let Err(why) = policy.check(&def) {
                         tally.unauthorised += 1;
@@ -826,7 +888,7 @@ impl<R: DkgRunner> Sidecar<R> {
                     && classify(&d, me) == Status::Ready
                     && (!defn::is_unsigned(&d) || policy.pinned(&d)) =>
             {
-                match defn::verified_for_dkg(&d) {
+                match defn::verified_for_dkg_with(&d, self.ec()).await {
                     Ok(checked) if policy.check(&checked).is_ok() => checked,
                     _ => listed.clone(),
                 }
@@ -878,7 +940,10 @@ impl<R: DkgRunner> Sidecar<R> {
         let ready = defn::parse_definition(&updated)
             .ok()
             .filter(|d| defn::config_hash_hex(d) == hash && classify(d, me) == Status::Ready);
-        Ok(ready.and_then(|d| match defn::verified_for_dkg(&d) {
+        let Some(d) = ready else {
+            return Ok(None);
+        };
+        Ok(match defn::verified_for_dkg_with(&d, self.ec()).await {
             Ok(checked) => {
                 tracing::info!(
                     "Every operator has now signed {}. Definition ready for DKG!",
@@ -887,7 +952,7 @@ impl<R: DkgRunner> Sidecar<R> {
                 Some(checked)
             }
             Err(_) => None,
-        }))
+        })
     }
 
     /// One DKG attempt. A failure removes what the attempt created (the
@@ -980,6 +1045,16 @@ impl<R: DkgRunner> Sidecar<R> {
             Attempt::Failed
         })
     }
+}
+
+/// The client for CHARON_EXECUTION_CLIENT_RPC_ENDPOINT, if one is set.
+fn execution_client(config: &Config) -> Result<Option<ExecutionClient>, Erc1271Error> {
+    config
+        .dkg
+        .execution_client_rpc_endpoint
+        .as_deref()
+        .map(ExecutionClient::new)
+        .transpose()
 }
 
 /// Moves an unusable file the sidecar did not create to

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_el;
+
 use std::path::PathBuf;
 
 use charon_dkg_sidecar::cmd::create::{DkgArgs, definition_json, new_enr_key};
