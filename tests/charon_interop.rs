@@ -704,3 +704,64 @@ fn go_hole_punched(
         .copied()
         .collect()
 }
+
+/// Item 3 of the v1.11 gap list: charon uses every address of a relay. Here
+/// `charon relay` advertises an external address nothing answers on ahead of
+/// its real one; our nodes must reserve and build circuits through the
+/// second, or the ceremony never starts.
+#[test]
+fn v1_11_a_relay_whose_first_address_is_dead_is_used_through_the_next() {
+    let _serial = serial();
+    let version = Charon::V1_11;
+    let charon_bin = charon(version);
+    let case = Case {
+        version,
+        by_peer_order: [Rust, Rust, Rust, Rust],
+        definition_by: By::Us,
+        relay_by: By::Charon,
+        validators: 2,
+        compounding: false,
+    };
+    let s = setup(&case);
+    // A namespace, so that the dead address fails at once and nothing
+    // outside is ever dialed.
+    let _net = PublicNet::enter(1);
+    let relay = Relay::start_charon_with(
+        &charon_bin,
+        &s.root.join("relay"),
+        &["--p2p-external-ip", "1.0.0.99"],
+    )
+    .unwrap();
+    let advertised = http_get(&relay.url);
+    let first = advertised.find("1.0.0.99");
+    let real = advertised.find("127.0.0.1");
+    assert!(
+        first.is_some() && real.is_some() && first < real,
+        "the relay should list the dead address first: {advertised}"
+    );
+    let mut nodes = start(&case, &s, &relay, &[0, 1, 2, 3], "60s");
+    let waited = wait_all(&mut nodes, Duration::from_secs(300));
+    let why = describe(&s, &nodes, &s.root.join("relay/relay.log"));
+    assert!(waited.is_ok(), "ceremony did not finish: {why}");
+    for n in &nodes {
+        assert!(
+            n.status.is_some_and(|st| st.success()),
+            "node {} failed: {why}",
+            n.index
+        );
+    }
+}
+
+/// The body of a plain HTTP GET (the relay's address list).
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    write!(conn, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    text.split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}

@@ -550,3 +550,96 @@ fn relay_only_nodes_never_dial_each_other_and_still_finish() {
         assert_eq!(ds + dr, 0, "node {} had direct sockets", n.index);
     }
 }
+
+/// Waits until every node's log shows `marker`.
+fn wait_all_logged(nodes: &[NodeRun], marker: &str) {
+    let start = std::time::Instant::now();
+    for n in nodes {
+        while !n.log_text().contains(marker) {
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "node {} never logged {marker:?}:\n{}",
+                n.index,
+                n.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The relay dies mid-ceremony, after the nodes connected directly: every
+/// circuit is reset, and the ceremony finishes over the direct connections.
+#[test]
+fn the_relay_dying_mid_ceremony_does_not_stop_nodes_that_connected_directly() {
+    let c = cluster(4, 10, "v1.10.0", &[]);
+    let mut relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "30s", &[]);
+    wait_all_logged(&nodes, "Step 2 of 8");
+    for n in &nodes {
+        let left = n.log_text().matches(LEFT_RELAY).count();
+        assert_eq!(
+            left, 3,
+            "node {} is not directly connected to every peer",
+            n.index
+        );
+    }
+    relay.kill();
+    let waited = wait_all(&mut nodes, Duration::from_secs(300));
+    for n in &nodes {
+        assert!(
+            waited.is_ok() && n.status.is_some_and(|s| s.success()),
+            "node {} failed after the relay died: {:?}\n{}",
+            n.index,
+            n.status,
+            n.log_text()
+        );
+        assert!(
+            n.log_text().contains("Disconnected from relay"),
+            "node {}",
+            n.index
+        );
+    }
+    let first = std::fs::read(c.nodes[0].join("cluster-lock.json")).unwrap();
+    for d in &c.nodes {
+        assert_eq!(std::fs::read(d.join("cluster-lock.json")).unwrap(), first);
+        let report = verify_data_dir(d, &VerifyOptions::default());
+        assert!(report.is_ok(), "{}: {:?}", d.display(), report.err());
+    }
+}
+
+/// The same with `--p2p-relay-only`: the nodes have no other path, so each
+/// fails within its timeout naming the operators it lost, and writes nothing.
+#[test]
+fn the_relay_dying_mid_ceremony_fails_relay_only_nodes_cleanly() {
+    let c = cluster(4, 10, "v1.10.0", &[]);
+    let mut relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "10s", &["--p2p-relay-only"]);
+    wait_all_logged(&nodes, "Step 2 of 8");
+    relay.kill();
+    wait_all(&mut nodes, Duration::from_secs(300)).unwrap();
+    for n in &nodes {
+        let log = n.log_text();
+        assert!(
+            n.status.is_some_and(|s| !s.success()),
+            "node {} succeeded without a relay:\n{log}",
+            n.index
+        );
+        let last = log
+            .lines()
+            .rev()
+            .find(|l| l.contains(" ERROR "))
+            .unwrap_or("");
+        eprintln!("node {}: {last}", n.index);
+        assert!(
+            last.contains("operator"),
+            "node {}: the error does not name the operators lost: {last}\n{log}",
+            n.index
+        );
+        assert_eq!(
+            outputs(&n.data_dir),
+            Vec::<String>::new(),
+            "node {} wrote outputs",
+            n.index
+        );
+    }
+}

@@ -153,6 +153,15 @@ impl Relay {
     /// Starts Go `charon relay` (a binary at `charon`) on loopback, advertising
     /// its private addresses for loopback peers.
     pub fn start_charon(charon: &Path, dir: &Path) -> Result<Relay, LocalnetError> {
+        Relay::start_charon_with(charon, dir, &[])
+    }
+
+    /// [`Relay::start_charon`] with extra flags (e.g. `--p2p-external-ip`).
+    pub fn start_charon_with(
+        charon: &Path,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Result<Relay, LocalnetError> {
         let http = free_port()?;
         let tcp = free_port()?;
         let mut cmd = Command::new(charon);
@@ -163,8 +172,17 @@ impl Relay {
             .arg("--p2p-tcp-address")
             .arg(format!("127.0.0.1:{tcp}"))
             .arg("--p2p-advertise-private-addresses")
-            .arg("--log-level=debug");
+            .arg("--log-level=debug")
+            .args(extra);
         Relay::spawn(cmd, http, tcp, dir)
+    }
+}
+
+impl Relay {
+    /// Stops the relay now (every circuit through it is reset).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

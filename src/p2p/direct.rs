@@ -282,17 +282,18 @@ mod tests {
     fn attempts_are_bounded_and_relay_only_never_dials() {
         let (me, other) = (peer(), peer());
         let addrs = [ma("/ip4/127.0.0.1/tcp/1000")];
-        let later = Instant::now() + OUTBOUND_DELAY;
+        let now = Instant::now();
+        let later = now + OUTBOUND_DELAY;
         let mut d = DirectPaths::new(me, true);
         let mut dials = 0;
         for _ in 0..10 {
-            d.on_listen_addrs(other, &addrs, Instant::now());
+            d.on_listen_addrs(other, &addrs, now);
             dials += d.take_due(later).len();
         }
         assert_eq!(dials, MAX_ATTEMPTS as usize);
 
         let mut off = DirectPaths::new(me, false);
-        off.on_listen_addrs(other, &addrs, Instant::now());
+        off.on_listen_addrs(other, &addrs, now);
         assert!(off.take_due(later).is_empty());
     }
 }

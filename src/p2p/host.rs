@@ -271,9 +271,14 @@ impl Host {
         }
         let dcutr = (!config.relay_only).then(|| dcutr::Behaviour::new(local));
         let build_err = |e: &dyn std::fmt::Display| HostError::Build(e.to_string());
-        let identify_cfg =
+        let mut identify_cfg =
             identify::Config::new(IDENTIFY_PROTOCOL_VERSION.into(), keypair.public())
                 .with_agent_version(config.agent_version.clone());
+        if config.relay_only {
+            // identify hands the listen addresses it learned to every dial
+            // by peer id; relay-only dials must find circuits only.
+            identify_cfg = identify_cfg.with_cache_size(0);
+        }
         let (gater_allow, book) = (allow.clone(), addresses.clone());
         let inbound = super::inbound::Inbound::default();
         let inbound_behaviour = inbound.behaviour();
@@ -816,13 +821,17 @@ impl Runner {
                 ..
             } => {
                 if let Some(relay) = self.is_relay_listener(&listener_id) {
+                    // Only a reservation that was granted is news; the failed
+                    // attempts while a relay is down are retried quietly.
+                    let held = self.reservations_tx.borrow().contains(&relay);
                     match &reason {
-                        Ok(()) => {
+                        Ok(()) if held => {
                             tracing::info!(%relay, "Relay reservation closed; will reserve again")
                         }
-                        Err(e) => {
+                        Err(e) if held => {
                             tracing::warn!(%relay, error = %e, "Relay reservation lost; will reserve again")
                         }
+                        _ => tracing::debug!(%relay, ?reason, "Relay reservation attempt ended"),
                     }
                     self.relay_listeners.remove(&relay);
                     self.reservations_tx.send_modify(|r| {
