@@ -83,17 +83,44 @@ pub fn charon(version: Charon) -> PathBuf {
         Charon::V1_11 => &BUILT[0],
         Charon::V1_10 => &BUILT[1],
     };
-    slot.get_or_init(|| match std::env::var(version.overrides().0) {
-        Ok(bin) => PathBuf::from(bin),
-        Err(_) => build(version),
-    })
-    .clone()
+    let tool = GoTool {
+        wrapper: version.dir_name(),
+        package: "github.com/obolnetwork/charon",
+        // The ObolNetwork forks charon replaces its dependencies with are not in
+        // the public checksum database; go.sum (committed) still pins them.
+        env: &[("GONOSUMDB", "github.com/ObolNetwork")],
+        needed_by: "the mixed-cluster tests build Go charon",
+    };
+    slot.get_or_init(|| go_tool(&tool, version.overrides().0))
+        .clone()
 }
 
-fn build(version: Charon) -> PathBuf {
+/// A Go program the tests build from a wrapper module in `tests/interop/<wrapper>`
+/// (a `go.mod` with a `tool` line, and its `go.sum`).
+pub struct GoTool {
+    /// The wrapper's directory name, also the binary's name in `target/interop`.
+    pub wrapper: &'static str,
+    /// The package `go build` builds.
+    pub package: &'static str,
+    /// Extra environment for `go build`.
+    pub env: &'static [(&'static str, &'static str)],
+    /// Which tests need it, for the message when Go is missing.
+    pub needed_by: &'static str,
+}
+
+/// `tool`'s binary: the one `$override_var` names if set, else built once per
+/// wrapper go.mod/go.sum into `target/interop/`.
+pub fn go_tool(tool: &GoTool, override_var: &str) -> PathBuf {
+    match std::env::var(override_var) {
+        Ok(bin) => PathBuf::from(bin),
+        Err(_) => build(tool),
+    }
+}
+
+fn build(tool: &GoTool) -> PathBuf {
     let wrapper = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
-        .join(version.dir_name());
+        .join(tool.wrapper);
     let mut h = Sha256::new();
     for f in ["go.mod", "go.sum"] {
         h.update(std::fs::read(wrapper.join(f)).expect("wrapper go.mod/go.sum"));
@@ -101,36 +128,28 @@ fn build(version: Charon) -> PathBuf {
     let stamp = hex::encode(h.finalize());
     let out_dir = build_dir();
     std::fs::create_dir_all(&out_dir).unwrap();
-    let bin = out_dir.join(version.dir_name());
-    let stamp_file = out_dir.join(format!("{}.stamp", version.dir_name()));
+    let bin = out_dir.join(tool.wrapper);
+    let stamp_file = out_dir.join(format!("{}.stamp", tool.wrapper));
     if bin.exists() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(&stamp) {
         return bin;
     }
     let go = match Command::new("go").arg("version").output() {
         Ok(o) if o.status.success() => "go",
         _ => panic!(
-            "the mixed-cluster tests build Go charon: install Go 1.26 or newer and gcc \
-             (cgo), with the Go module proxy reachable, then rerun cargo test"
+            "{}: install Go 1.26 or newer and gcc (cgo), with the Go module proxy \
+             reachable, then rerun cargo test",
+            tool.needed_by
         ),
     };
-    let tmp = out_dir.join(format!(
-        "{}.building-{}",
-        version.dir_name(),
-        std::process::id()
-    ));
+    let tmp = out_dir.join(format!("{}.building-{}", tool.wrapper, std::process::id()));
     let started = Instant::now();
-    eprintln!(
-        "building {} (once per go.mod change) ...",
-        version.dir_name()
-    );
+    eprintln!("building {} (once per go.mod change) ...", tool.wrapper);
     let out = Command::new(go)
         .args(["build", "-o"])
         .arg(&tmp)
-        .arg("github.com/obolnetwork/charon")
+        .arg(tool.package)
         .current_dir(&wrapper)
-        // The ObolNetwork forks charon replaces its dependencies with are not in
-        // the public checksum database; go.sum (committed) still pins them.
-        .env("GONOSUMDB", "github.com/ObolNetwork")
+        .envs(tool.env.iter().copied())
         .env("CGO_ENABLED", "1")
         .env_remove("GOFLAGS")
         .stdin(Stdio::null())
@@ -139,7 +158,7 @@ fn build(version: Charon) -> PathBuf {
     assert!(
         out.status.success(),
         "go build of {} failed:\n{}",
-        version.dir_name(),
+        tool.wrapper,
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::rename(&tmp, &bin).unwrap();
