@@ -1,8 +1,11 @@
 //! Real Go charon beside our nodes: builds charon from the Go module proxy
 //! through the wrapper modules in `tests/interop/charon-*`, and starts its
 //! `create`, `relay`, `dkg` and `combine` commands as separate processes.
+//! [`geth`] does the same for a `geth --dev` execution client.
 
 #![allow(dead_code)]
+
+pub mod geth;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
