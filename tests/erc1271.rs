@@ -13,90 +13,31 @@ use charon_dkg_sidecar::dkg::preflight::{self, PreflightError};
 use charon_dkg_sidecar::lock::contract::SignatureRole;
 use charon_dkg_sidecar::lock::k1::{self, K1Secret};
 use charon_dkg_sidecar::lock::network::NetworkSet;
-use charon_dkg_sidecar::lock::sample::{SampleOptions, sample_cluster, sign_definition, sign_lock};
+use charon_dkg_sidecar::lock::sample::sign_definition;
 use charon_dkg_sidecar::lock::verify::{verify_definition_deferred, verify_lock_deferred};
 use charon_dkg_sidecar::lock::{
     Definition, Lock, Subject, VerifyOptions, Version, eip712, verify_definition, verify_lock,
 };
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde_json::json;
 
 mod common;
 
-use common::fake_el::{ClosingServer, FakeEl, Mode, Triple};
+use common::contract_wallets::{self, FLAG, Fixture, one_line, owner, verify_cli, write};
+use common::fake_el::{ClosingServer, FakeEl, Mode};
 
-const FLAG: &str = "--execution-client-rpc-endpoint";
 /// Operator 1's contract wallet.
 const OP_WALLET: [u8; 20] = [0xc1; 20];
 /// The creator's contract wallet.
 const CREATOR_WALLET: [u8; 20] = [0xc2; 20];
 
-fn owner(b: u8) -> K1Secret {
-    K1Secret::from_bytes(&[b; 32]).unwrap()
-}
-
-/// A signed lock whose operator 1 and/or creator are contract wallets; the
-/// (contract, digest, signature) triples their contracts should accept.
-struct Fixture {
-    lock: Lock,
-    triples: Vec<Triple>,
-}
-
+/// A lock whose operator 1 and/or creator sign through the fake wallets.
 fn fixture(version: Version, op_contract: bool, creator_contract: bool, seed: u64) -> Fixture {
-    let opts = SampleOptions {
+    contract_wallets::fixture(
         version,
-        num_validators: 1,
-        operators: 4,
-        threshold: 3,
-        ..SampleOptions::default()
-    };
-    let chain = opts.network.chain_id;
-    let c = sample_cluster(&opts, &mut StdRng::seed_from_u64(seed)).unwrap();
-    let mut l = c.lock.clone();
-    let d = &mut l.definition;
-    if op_contract {
-        d.operators[1].address = k1::checksum_address(&OP_WALLET);
-    }
-    if creator_contract {
-        d.creator.address = k1::checksum_address(&CREATOR_WALLET);
-    }
-    // Everyone signs as an EOA first (sets the config hash the digests need).
-    sign_definition(d, &c.wallet_keys, Some(&c.creator_key), chain).unwrap();
-    let op_digest = eip712::operator_config_digest(version, &d.config_hash, chain);
-    let creator_digest = eip712::creator_config_digest(&d.config_hash, chain);
-    let mut triples = Vec::new();
-    if op_contract {
-        // A 2-of-n Safe submits its owners' signatures concatenated (only
-        // v1.11 can hold them); its ENR signature is one owner's, 65 bytes
-        // that recover to the owner, not to the Safe.
-        let mut config = k1::sign65(&owner(0x21), &op_digest).unwrap().to_vec();
-        if version >= Version::V1_11 {
-            config.extend_from_slice(&k1::sign65(&owner(0x22), &op_digest).unwrap());
-        }
-        let enr_digest = eip712::enr_digest(&d.operators[1].enr, chain);
-        let enr = k1::sign65(&owner(0x21), &enr_digest).unwrap().to_vec();
-        triples.push((OP_WALLET, op_digest, config.clone()));
-        triples.push((OP_WALLET, enr_digest, enr.clone()));
-        d.operators[1].config_signature = config;
-        d.operators[1].enr_signature = enr;
-    }
-    if creator_contract {
-        let sig = k1::sign65(&owner(0x23), &creator_digest).unwrap().to_vec();
-        triples.push((CREATOR_WALLET, creator_digest, sig.clone()));
-        d.creator.config_signature = sig;
-    }
-    d.definition_hash = d.definition_hash().unwrap().to_vec();
-    sign_lock(&mut l, &c.shares, &c.enr_keys).unwrap();
-    Fixture { lock: l, triples }
-}
-
-impl Fixture {
-    fn accept_all(&self, el: &FakeEl) {
-        for (a, h, s) in &self.triples {
-            el.accept(*a, *h, s);
-        }
-    }
+        op_contract.then_some(OP_WALLET),
+        creator_contract.then_some(CREATOR_WALLET),
+        seed,
+    )
 }
 
 fn client(el: &FakeEl) -> ExecutionClient {
@@ -395,37 +336,6 @@ async fn dkg_preflight_asks_the_contracts_and_names_the_flag_without_an_endpoint
 }
 
 // ---- the CLI -----------------------------------------------------------------
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn verify_cli(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_charon-dkg-sidecar"))
-        .arg("verify")
-        .args(args)
-        .env_remove("CHARON_EXECUTION_CLIENT_RPC_ENDPOINT")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn one_line(s: &str) -> bool {
-    s.trim_end().lines().count() == 1
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.display().to_string()
-}
 
 #[test]
 fn verify_cli_checks_contract_signatures_through_the_endpoint() {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod contract_wallets;
 pub mod fake_el;
 
 use std::path::PathBuf;
