@@ -159,10 +159,15 @@ impl DevGeth {
         );
         let start = Instant::now();
         loop {
-            let receipt = self.rpc("eth_getTransactionReceipt", json!([tx]));
-            if !receipt.is_null() {
-                assert_eq!(receipt["status"], "0x1", "deployment failed: {receipt}");
-                return parse_address(receipt["contractAddress"].as_str().unwrap());
+            match self.try_rpc("eth_getTransactionReceipt", json!([tx])) {
+                Ok(receipt) if !receipt.is_null() => {
+                    assert_eq!(receipt["status"], "0x1", "deployment failed: {receipt}");
+                    return parse_address(receipt["contractAddress"].as_str().unwrap());
+                }
+                // Not mined yet, or mined but not indexed yet.
+                Ok(_) => {}
+                Err(e) if e.contains("indexing is in progress") => {}
+                Err(e) => panic!("eth_getTransactionReceipt failed: {e}\n{}", self.log_text()),
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
