@@ -137,7 +137,10 @@ fn verify_cli_asks_real_contracts_on_geth() {
     let e = &r.stderr;
     assert!(e.contains(&k1::checksum_address(&c.refusing)), "{e}");
     assert!(e.contains("does not accept it"), "{e}");
-    assert!(e.contains("returned 0x00000000 instead of the magic value"), "{e}");
+    assert!(
+        e.contains("returned 0x00000000 instead of the magic value"),
+        "{e}"
+    );
 
     // The accepting wallet of another definition: its digests differ, so
     // the wallet refuses it too.

@@ -55,9 +55,20 @@ impl DevGeth {
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(bin)
             .args(["--dev", "--dev.period", "0", "--ipcdisable"])
-            .args(["--http", "--http.addr", "127.0.0.1", "--http.api", "eth,net,web3"])
+            .args([
+                "--http",
+                "--http.addr",
+                "127.0.0.1",
+                "--http.api",
+                "eth,net,web3",
+            ])
             .args(["--http.port", &http.to_string()])
-            .args(["--authrpc.addr", "127.0.0.1", "--authrpc.port", &auth.to_string()])
+            .args([
+                "--authrpc.addr",
+                "127.0.0.1",
+                "--authrpc.port",
+                &auth.to_string(),
+            ])
             .arg("--datadir")
             .arg(dir.path().join("data"))
             .stdin(Stdio::null())
@@ -140,9 +151,8 @@ impl DevGeth {
             "eth_getTransactionCount",
             json!([format!("0x{}", hex::encode(from)), "pending"]),
         );
-        let nonce = u64::from_str_radix(nonce.as_str().unwrap().trim_start_matches("0x"), 16)
-            .unwrap()
-            + k;
+        let nonce =
+            u64::from_str_radix(nonce.as_str().unwrap().trim_start_matches("0x"), 16).unwrap() + k;
         create_address(from, nonce)
     }
 
