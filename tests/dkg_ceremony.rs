@@ -635,6 +635,11 @@ fn the_relay_dying_mid_ceremony_fails_relay_only_nodes_cleanly() {
             "node {}: the error does not name the operators lost: {last}\n{log}",
             n.index
         );
+        assert!(
+            last.contains("check that the relays in --p2p-relays are up"),
+            "node {}: the error does not point at the relay: {last}",
+            n.index
+        );
         assert_eq!(
             outputs(&n.data_dir),
             Vec::<String>::new(),

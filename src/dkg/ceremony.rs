@@ -563,6 +563,18 @@ impl Ceremony<'_> {
         }
     }
 
+    /// What to check when a peer went quiet and this node is cut off from
+    /// everyone: then the relay (or the network) is the likely cause, not
+    /// the operators named.
+    fn isolation_hint(&self) -> &'static str {
+        let host = &self.net.host;
+        if host.connected_peers().is_empty() && host.watch_reservations().borrow().is_empty() {
+            "; this node is connected to no peer and holds no relay reservation: check that the relays in --p2p-relays are up and reachable"
+        } else {
+            ""
+        }
+    }
+
     /// Describes operators by index and ENR-derived peer id.
     fn describe(&self, idx: &[usize]) -> String {
         idx.iter()
@@ -617,9 +629,10 @@ impl Ceremony<'_> {
         self.fail(
             step,
             format!(
-                "timed out waiting for {what} from operator(s) {}: nothing heard from them for {:?}",
+                "timed out waiting for {what} from operator(s) {}: nothing heard from them for {:?}{}",
                 self.describe(gone),
-                self.cfg.timeout
+                self.cfg.timeout,
+                self.isolation_hint()
             ),
         )
     }
@@ -1241,7 +1254,10 @@ impl Ceremony<'_> {
                 .map_err(|e| {
                     self.fail(
                         step,
-                        format!("send {what} partial signatures to operator {j}: {e}"),
+                        format!(
+                            "send {what} partial signatures to operator {j}: {e}{}",
+                            self.isolation_hint()
+                        ),
                     )
                 })
             }
@@ -1256,8 +1272,9 @@ impl Ceremony<'_> {
                 super::parsig::ParSigError::Timeout { missing, .. } => self.fail(
                     step,
                     format!(
-                        "timed out waiting for {what} partial signatures from operator(s) {}",
-                        self.describe(missing)
+                        "timed out waiting for {what} partial signatures from operator(s) {}{}",
+                        self.describe(missing),
+                        self.isolation_hint()
                     ),
                 ),
                 _ => self.fail(step, e),
