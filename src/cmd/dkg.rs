@@ -261,17 +261,10 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
         ),
         (None, None) => None,
     };
-    let execution_client = match args
-        .execution_client_rpc_endpoint
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-    {
-        Some(url) => Some(
-            crate::dkg::erc1271::ExecutionClient::new(url)
-                .map_err(|e| DkgCmdError::Config(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let execution_client = crate::dkg::erc1271::ExecutionClient::optional(
+        args.execution_client_rpc_endpoint.as_deref(),
+    )
+    .map_err(|e| DkgCmdError::Config(e.to_string()))?;
     let relays: Vec<String> = args
         .p2p_relays
         .iter()

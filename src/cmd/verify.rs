@@ -94,16 +94,9 @@ pub fn check(args: &Args) -> Outcome {
         },
         check_deposits: !args.skip_deposits,
     };
-    let client = match args
-        .execution_client_rpc_endpoint
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-    {
-        Some(url) => match ExecutionClient::new(url) {
-            Ok(c) => Some(c),
-            Err(e) => return Outcome::Unusable(format!("verify: {e}")),
-        },
-        None => None,
+    let client = match ExecutionClient::optional(args.execution_client_rpc_endpoint.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Unusable(format!("verify: {e}")),
     };
     let client = client.as_ref();
     if let Some(p) = &args.lock {

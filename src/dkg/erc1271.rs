@@ -157,6 +157,15 @@ fn shown(url: &Url) -> String {
 }
 
 impl ExecutionClient {
+    /// The client for an optional `--execution-client-rpc-endpoint`: none
+    /// when the flag is absent or blank.
+    pub fn optional(endpoint: Option<&str>) -> Result<Option<Self>, Erc1271Error> {
+        endpoint
+            .filter(|s| !s.trim().is_empty())
+            .map(Self::new)
+            .transpose()
+    }
+
     /// A client with the default deadline.
     pub fn new(endpoint: &str) -> Result<Self, Erc1271Error> {
         Self::with_timeout(endpoint, DEFAULT_TIMEOUT)

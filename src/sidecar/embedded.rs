@@ -70,12 +70,10 @@ impl EmbeddedDkg {
             fault: None,
             disable_reuseport: false,
             relay_only: false,
-            execution_client: match s.execution_client_rpc_endpoint.as_deref() {
-                Some(url) => Some(crate::dkg::erc1271::ExecutionClient::new(url).map_err(|e| {
-                    DkgRunError::new(format!("CHARON_EXECUTION_CLIENT_RPC_ENDPOINT: {e}"))
-                })?),
-                None => None,
-            },
+            execution_client: crate::dkg::erc1271::ExecutionClient::optional(
+                s.execution_client_rpc_endpoint.as_deref(),
+            )
+            .map_err(|e| DkgRunError::new(format!("CHARON_EXECUTION_CLIENT_RPC_ENDPOINT: {e}")))?,
         })
     }
 }

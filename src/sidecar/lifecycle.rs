@@ -1049,12 +1049,7 @@ impl<R: DkgRunner> Sidecar<R> {
 
 /// The client for CHARON_EXECUTION_CLIENT_RPC_ENDPOINT, if one is set.
 fn execution_client(config: &Config) -> Result<Option<ExecutionClient>, Erc1271Error> {
-    config
-        .dkg
-        .execution_client_rpc_endpoint
-        .as_deref()
-        .map(ExecutionClient::new)
-        .transpose()
+    ExecutionClient::optional(config.dkg.execution_client_rpc_endpoint.as_deref())
 }
 
 /// Moves an unusable file the sidecar did not create to
