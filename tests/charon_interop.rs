@@ -202,16 +202,14 @@ fn assert_wrote_nothing(n: &NodeRun) {
     assert!(files.is_empty(), "node {} wrote {files:?}", n.index);
 }
 
-/// Runs a whole mixed ceremony and checks everything the issue lists.
-fn mixed(case: Case) {
-    let _serial = serial();
-    let s = setup(&case);
-    let relay = relay(&case, &s);
-    let mut nodes = start(&case, &s, &relay, &[0, 1, 2, 3], "60s");
-    let waited = wait_all(&mut nodes, Duration::from_secs(400));
-    let why = describe(&s, &nodes, &s.root.join("relay/relay.log"));
+/// Waits up to `limit` for every node, asserts each exited 0 and that all
+/// wrote the same lock, byte for byte; returns every log (for later
+/// assertion messages) and that lock.
+fn finish_with_one_lock(s: &Setup, nodes: &mut [NodeRun], limit: Duration) -> (String, Vec<u8>) {
+    let waited = wait_all(nodes, limit);
+    let why = describe(s, nodes, &s.root.join("relay/relay.log"));
     assert!(waited.is_ok(), "ceremony did not finish: {why}");
-    for n in &nodes {
+    for n in nodes.iter() {
         assert!(
             n.status.is_some_and(|st| st.success()),
             "node {} ({:?}) failed: {why}",
@@ -219,7 +217,6 @@ fn mixed(case: Case) {
             s.impls[n.index]
         );
     }
-    // One lock, byte for byte, on every node.
     let first = std::fs::read(s.nodes[0].join("cluster-lock.json")).unwrap();
     for d in &s.nodes {
         assert_eq!(
@@ -229,6 +226,16 @@ fn mixed(case: Case) {
             d.display()
         );
     }
+    (why, first)
+}
+
+/// Runs a whole mixed ceremony and checks everything the issue lists.
+fn mixed(case: Case) {
+    let _serial = serial();
+    let s = setup(&case);
+    let relay = relay(&case, &s);
+    let mut nodes = start(&case, &s, &relay, &[0, 1, 2, 3], "60s");
+    let (_, first) = finish_with_one_lock(&s, &mut nodes, Duration::from_secs(400));
     let lock = Lock::from_json(&first).unwrap();
     assert_eq!(lock.validators.len(), case.validators);
     assert_eq!(
@@ -627,21 +634,7 @@ fn v1_11_hole_punching_moves_mixed_pairs_off_the_relay() {
         nodes.push(start_node(Path::new(EXE), i, &s.nodes[i], &opts).unwrap());
     }
     nodes.sort_by_key(|n| n.index);
-    let waited = wait_all(&mut nodes, Duration::from_secs(400));
-    let why = describe(&s, &nodes, &s.root.join("relay/relay.log"));
-    assert!(waited.is_ok(), "ceremony did not finish: {why}");
-    for n in &nodes {
-        assert!(
-            n.status.is_some_and(|st| st.success()),
-            "node {} ({:?}) failed: {why}",
-            n.index,
-            s.impls[n.index]
-        );
-    }
-    let first = std::fs::read(s.nodes[0].join("cluster-lock.json")).unwrap();
-    for d in &s.nodes {
-        assert_eq!(std::fs::read(d.join("cluster-lock.json")).unwrap(), first);
-    }
+    let (why, _) = finish_with_one_lock(&s, &mut nodes, Duration::from_secs(400));
     let hole_punch_lines = |n: &NodeRun| -> Vec<String> {
         n.log_text()
             .lines()
@@ -740,16 +733,7 @@ fn v1_11_a_relay_whose_first_address_is_dead_is_used_through_the_next() {
         "the relay should list the dead address first: {advertised}"
     );
     let mut nodes = start(&case, &s, &relay, &[0, 1, 2, 3], "60s");
-    let waited = wait_all(&mut nodes, Duration::from_secs(300));
-    let why = describe(&s, &nodes, &s.root.join("relay/relay.log"));
-    assert!(waited.is_ok(), "ceremony did not finish: {why}");
-    for n in &nodes {
-        assert!(
-            n.status.is_some_and(|st| st.success()),
-            "node {} failed: {why}",
-            n.index
-        );
-    }
+    finish_with_one_lock(&s, &mut nodes, Duration::from_secs(300));
 }
 
 /// The body of a plain HTTP GET (the relay's address list).

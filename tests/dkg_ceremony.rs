@@ -37,6 +37,20 @@ fn run_nodes(
         .collect()
 }
 
+/// Waits for every node (at most 300 s) and asserts each exited 0.
+fn finish_all_ok(nodes: &mut [NodeRun]) {
+    let waited = wait_all(nodes, Duration::from_secs(300));
+    for n in nodes.iter() {
+        assert!(
+            waited.is_ok() && n.status.is_some_and(|s| s.success()),
+            "node {} failed: {:?}\n{}",
+            n.index,
+            n.status,
+            n.log_text()
+        );
+    }
+}
+
 /// A WARN or ERROR line of the console log format.
 fn is_warning(line: &str) -> bool {
     line.contains(" WARN ") || line.contains(" ERROR ")
@@ -56,16 +70,7 @@ fn full_ceremony(version: &str, amounts: &[u64], compat: &[&str]) {
     let c = cluster(4, 3, version, amounts);
     let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
     let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "60s", compat);
-    let waited = wait_all(&mut nodes, Duration::from_secs(300));
-    for n in &nodes {
-        assert!(
-            waited.is_ok() && n.status.is_some_and(|s| s.success()),
-            "node {} failed: {:?}\n{}",
-            n.index,
-            n.status,
-            n.log_text()
-        );
-    }
+    finish_all_ok(&mut nodes);
     // A healthy ceremony logs no WARN or ERROR on any node or the relay.
     let relay_log = std::fs::read_to_string(c.root.join("relay").join("relay.log")).unwrap();
     for (who, log) in nodes
@@ -484,16 +489,7 @@ fn ceremony_on_relay(validators: usize, extra: &[&str]) -> (Cluster, Relay, Vec<
     let c = cluster(4, validators, "v1.10.0", &[]);
     let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
     let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "60s", extra);
-    let waited = wait_all(&mut nodes, Duration::from_secs(300));
-    for n in &nodes {
-        assert!(
-            waited.is_ok() && n.status.is_some_and(|s| s.success()),
-            "node {} failed: {:?}\n{}",
-            n.index,
-            n.status,
-            n.log_text()
-        );
-    }
+    finish_all_ok(&mut nodes);
     (c, relay, nodes)
 }
 
@@ -584,15 +580,8 @@ fn the_relay_dying_mid_ceremony_does_not_stop_nodes_that_connected_directly() {
         );
     }
     relay.kill();
-    let waited = wait_all(&mut nodes, Duration::from_secs(300));
+    finish_all_ok(&mut nodes);
     for n in &nodes {
-        assert!(
-            waited.is_ok() && n.status.is_some_and(|s| s.success()),
-            "node {} failed after the relay died: {:?}\n{}",
-            n.index,
-            n.status,
-            n.log_text()
-        );
         assert!(
             n.log_text().contains("Disconnected from relay"),
             "node {}",
