@@ -2,13 +2,19 @@
 //! processes on loopback) timed per step, with each node's wall time, CPU time,
 //! peak memory and I/O. With `--impl charon|mixed|all` the same ceremony runs
 //! with Go charon nodes too, so both implementations are measured in one run.
+//! Before the nodes start, [`floor`] measures what the cryptography alone
+//! costs on this machine, and every run is reported as a ratio to it.
+
+mod floor;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::create::{DkgArgs, definition_json, new_enr_key};
-use super::localnet::{NodeOptions, NodeRun, Relay, start_charon_node, start_node, wait_all};
+use super::localnet::{
+    NodeOptions, NodeRun, Relay, StepFigures, start_charon_node, start_node, wait_all,
+};
 
 /// Which implementation runs the nodes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +96,7 @@ struct NodeFigures {
     recv_mib: f64,
     /// Sent plus received through the relay.
     relayed_mib: f64,
-    steps: Vec<(u32, f64)>,
+    steps: Vec<StepFigures>,
 }
 
 fn mib(b: u64) -> f64 {
@@ -131,6 +137,14 @@ fn bench(args: &Args) -> Result<(), String> {
         Impl::All => vec![Impl::Rust, Impl::Charon, Impl::Mixed],
         one => vec![one],
     };
+    let n = u32::try_from(args.nodes).map_err(|_| "too many nodes".to_string())?;
+    let t = u32::try_from(crate::lock::create::default_threshold(args.nodes))
+        .map_err(|_| "too many nodes".to_string())?;
+    // Lock hash, validator registration and the one default deposit amount.
+    let sig_types = 3;
+    println!("Measuring this machine's floor (the cryptography alone, in-process)...");
+    let floor = floor::measure(n, t, sig_types)?;
+    print_floor(&floor, args);
     let mut results: Vec<(Impl, Vec<f64>, Vec<NodeFigures>)> = Vec::new();
     for &im in &impls {
         let mut walls = Vec::new();
@@ -145,6 +159,7 @@ fn bench(args: &Args) -> Result<(), String> {
                 args.relay
             );
             let (wall, nodes) = ceremony(args, im, charon.as_deref())?;
+            print_ratios(&floor, args, wall, &nodes);
             walls.push(wall);
             figures.extend(nodes);
         }
@@ -153,8 +168,16 @@ fn bench(args: &Args) -> Result<(), String> {
     }
     println!("\nSummary (medians over runs and nodes of each implementation):");
     println!(
-        "  {:<8} {:>8} {:>6} {:>10} {:>10} {:>10} {:>10}",
-        "ceremony", "wall s", "nodes", "node CPU s", "peak MiB", "recv MiB", "sent MiB"
+        "  {:<8} {:>8} {:>8} {:>6} {:>10} {:>8} {:>10} {:>10} {:>10}",
+        "ceremony",
+        "wall s",
+        "x floor",
+        "nodes",
+        "node CPU s",
+        "x floor",
+        "peak MiB",
+        "recv MiB",
+        "sent MiB"
     );
     let mut per_impl: Vec<(bool, f64, f64, f64)> = Vec::new();
     for (im, walls, figs) in &results {
@@ -166,12 +189,15 @@ fn bench(args: &Args) -> Result<(), String> {
             let cpu = median(f.iter().map(|n| n.cpu).collect());
             let peak = median(f.iter().map(|n| n.peak_mib).collect());
             let io = median(f.iter().map(|n| n.recv_mib + n.sent_mib).collect());
+            let wall = median(walls.clone());
             println!(
-                "  {:<8} {:>8.2} {:>6} {:>10.2} {:>10.1} {:>10.2} {:>10.2}",
+                "  {:<8} {:>8.2} {:>8.2} {:>6} {:>10.2} {:>8.2} {:>10.1} {:>10.2} {:>10.2}",
                 format!("{im:?}"),
-                median(walls.clone()),
+                wall,
+                wall / floor.wall(args.nodes, args.validators),
                 if rust { "rust" } else { "go" },
                 cpu,
+                cpu / floor.node_cpu(args.validators),
                 peak,
                 median(f.iter().map(|n| n.recv_mib).collect()),
                 median(f.iter().map(|n| n.sent_mib).collect()),
@@ -200,6 +226,37 @@ fn bench(args: &Args) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+fn print_floor(f: &floor::Floor, args: &Args) {
+    println!(
+        "  floor per validator per node (CPU ms): keystore {:.2}, FROST {:.2}, signatures {:.2}; total {:.2}",
+        f.keystore * 1e3,
+        f.frost * 1e3,
+        f.signatures * 1e3,
+        f.per_validator() * 1e3
+    );
+    println!(
+        "  floor for {} nodes x {} validators on {} core(s): {:.2} s wall, {:.2} CPU s per node",
+        args.nodes,
+        args.validators,
+        f.cores,
+        f.wall(args.nodes, args.validators),
+        f.node_cpu(args.validators)
+    );
+}
+
+fn print_ratios(f: &floor::Floor, args: &Args, wall: f64, nodes: &[NodeFigures]) {
+    let cpu = median(nodes.iter().map(|n| n.cpu).collect());
+    let total_cpu: f64 = nodes.iter().map(|n| n.cpu).sum();
+    println!(
+        "  ratio to the floor: wall {:.2}x ({wall:.2} / {:.2} s), median node CPU {:.2}x; \
+         the cores were busy {:.0}% of the wall time",
+        wall / f.wall(args.nodes, args.validators),
+        f.wall(args.nodes, args.validators),
+        cpu / f.node_cpu(args.validators),
+        100.0 * total_cpu / (wall * f.cores.max(1) as f64)
+    );
 }
 
 /// One ceremony with implementation `im`; returns its wall time and per-node figures.
@@ -327,7 +384,7 @@ fn ceremony(
                 let ((s, r), _) = n.tcp_bytes_split(&relay.ports());
                 mib(s + r)
             },
-            steps: n.step_durations(),
+            steps: n.step_figures(&relay.ports()),
         })
         .collect();
     for (n, f) in nodes.iter().zip(&figures) {
@@ -343,20 +400,36 @@ fn ceremony(
             f.relayed_mib
         );
     }
-    let rust_steps: Vec<&Vec<(u32, f64)>> = figures
+    print_steps(&figures);
+    Ok((wall, figures))
+}
+
+/// Per-step medians over our nodes (Go charon logs no step starts we read).
+fn print_steps(figures: &[NodeFigures]) {
+    let ours: Vec<&Vec<StepFigures>> = figures
         .iter()
-        .filter(|f| f.rust)
+        .filter(|f| f.rust && !f.steps.is_empty())
         .map(|f| &f.steps)
         .collect();
-    if let Some(first) = rust_steps.first() {
-        println!("  per step on our nodes (seconds, first / max):");
-        for (step, secs) in first.iter() {
-            let max = rust_steps
-                .iter()
-                .filter_map(|p| p.iter().find(|(s, _)| s == step).map(|(_, d)| *d))
-                .fold(0.0f64, f64::max);
-            println!("    step {step}: {secs:.3} / {max:.3}");
-        }
+    let Some(first) = ours.first() else {
+        return;
+    };
+    println!(
+        "  per step, median over our nodes:  step   wall s    CPU s  relayed MiB  direct MiB  (sent + received)"
+    );
+    for s in first.iter() {
+        let same: Vec<&StepFigures> = ours
+            .iter()
+            .filter_map(|steps| steps.iter().find(|x| x.step == s.step))
+            .collect();
+        let med = |f: fn(&StepFigures) -> f64| median(same.iter().map(|x| f(x)).collect());
+        println!(
+            "  {:>38} {:>8.3} {:>8.3} {:>12.2} {:>11.2}",
+            s.step,
+            med(|x| x.secs),
+            med(|x| x.cpu),
+            med(|x| mib(x.relayed.0 + x.relayed.1)),
+            med(|x| mib(x.direct.0 + x.direct.1)),
+        );
     }
-    Ok((wall, figures))
 }

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+mod steps;
+pub use steps::StepFigures;
+
 /// Why the local cluster failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalnetError {
@@ -214,6 +217,10 @@ pub struct NodeRun {
     /// Time from spawn to exit.
     pub wall: Option<Duration>,
     started: Instant,
+    /// The node's log as read so far, for step starts.
+    tail: steps::LogTail,
+    /// CPU and bytes at each step start seen in the log.
+    marks: Vec<steps::Mark>,
 }
 
 /// Options for one `dkg` node.
@@ -371,15 +378,25 @@ pub fn wait_all(nodes: &mut [NodeRun], timeout: Duration) -> Result<(), Localnet
     let mut round = 0u64;
     loop {
         let mut running = 0;
+        let started_steps: Vec<Vec<u32>> = nodes
+            .iter_mut()
+            .map(|n| {
+                if n.child.is_some() {
+                    n.tail.new_steps(&n.log)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
         // `ss` is a process spawn: sample sockets twice a second, which sees
-        // the long-lived ceremony connections.
-        let sockets = if round.is_multiple_of(10) {
+        // the long-lived ceremony connections, and whenever a step starts.
+        let sockets = if round.is_multiple_of(10) || started_steps.iter().any(|s| !s.is_empty()) {
             tcp_bytes()
         } else {
             HashMap::new()
         };
         round += 1;
-        for n in nodes.iter_mut() {
+        for (pos, n) in nodes.iter_mut().enumerate() {
             let Some(child) = n.child.as_mut() else {
                 continue;
             };
@@ -392,6 +409,14 @@ pub fn wait_all(nodes: &mut [NodeRun], timeout: Duration) -> Result<(), Localnet
             for (key, (sent, recv)) in sockets.get(&child.id()).into_iter().flatten() {
                 let e = n.sockets.entry(key.clone()).or_default();
                 *e = (e.0.max(*sent), e.1.max(*recv));
+            }
+            for &step in started_steps.get(pos).into_iter().flatten() {
+                n.marks.push(steps::Mark {
+                    step,
+                    at: Instant::now(),
+                    cpu: n.cpu_secs,
+                    sockets: n.sockets.clone(),
+                });
             }
             match child.try_wait().map_err(io("wait for node"))? {
                 Some(st) => {
@@ -442,6 +467,8 @@ impl NodeRun {
             sockets: HashMap::new(),
             wall: None,
             started: Instant::now(),
+            tail: steps::LogTail::default(),
+            marks: Vec::new(),
         })
     }
 
@@ -464,23 +491,20 @@ impl NodeRun {
     /// TCP payload bytes `(relayed, direct)`, each `(sent, received)`: the
     /// sockets whose remote port is one of `relay_ports` are the relay's.
     pub fn tcp_bytes_split(&self, relay_ports: &[u16]) -> ((u64, u64), (u64, u64)) {
-        let mut relayed = (0, 0);
-        let mut direct = (0, 0);
-        for (key, (s, r)) in &self.sockets {
-            let remote_port = key
-                .split_whitespace()
-                .nth(1)
-                .and_then(|a| a.rsplit(':').next())
-                .and_then(|p| p.parse::<u16>().ok());
-            let slot = if remote_port.is_some_and(|p| relay_ports.contains(&p)) {
-                &mut relayed
-            } else {
-                &mut direct
-            };
-            slot.0 += s;
-            slot.1 += r;
-        }
-        (relayed, direct)
+        steps::split(&self.sockets, relay_ports)
+    }
+
+    /// Wall, CPU and TCP bytes of each step the node's log started, the last
+    /// one up to the node's exit. Sockets whose remote port is one of
+    /// `relay_ports` count as relayed.
+    pub fn step_figures(&self, relay_ports: &[u16]) -> Vec<StepFigures> {
+        let end = steps::Mark {
+            step: 0,
+            at: self.wall.map_or_else(Instant::now, |w| self.started + w),
+            cpu: self.cpu_secs,
+            sockets: self.sockets.clone(),
+        };
+        steps::figures(&self.marks, &end, relay_ports)
     }
 
     /// Process id while running.
