@@ -149,7 +149,7 @@ mod tests {
         write!(f, "INFO Step 1 of 8: connect\nINFO Step 2 of").unwrap();
         f.flush().unwrap();
         assert_eq!(tail.new_steps(&log), vec![1]);
-        write!(f, " 8: frost\n").unwrap();
+        writeln!(f, " 8: frost").unwrap();
         f.flush().unwrap();
         assert_eq!(tail.new_steps(&log), vec![2]);
         assert!(tail.new_steps(&log).is_empty());
