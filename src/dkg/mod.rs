@@ -10,3 +10,4 @@ pub mod net;
 pub mod output;
 pub mod parsig;
 pub mod preflight;
+pub mod relay_budget;
