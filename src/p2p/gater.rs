@@ -4,15 +4,13 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
 
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
-use libp2p::swarm::{
-    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
-    THandlerOutEvent, ToSwarm, dummy,
-};
+use libp2p::swarm::{ConnectionDenied, ConnectionId, NetworkBehaviour, THandler, dummy};
 use libp2p::{Multiaddr, PeerId};
+
+use super::passive::silent_behaviour_methods;
 
 /// The error carried by a denied connection.
 #[derive(Debug, thiserror::Error)]
@@ -130,23 +128,7 @@ impl NetworkBehaviour for Gater {
         self.check(peer)
     }
 
-    fn on_swarm_event(&mut self, _event: FromSwarm) {}
-
-    fn on_connection_handler_event(
-        &mut self,
-        _peer_id: PeerId,
-        _connection_id: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
-        match event {}
-    }
-
-    fn poll(
-        &mut self,
-        _cx: &mut Context<'_>,
-    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
-        Poll::Pending
-    }
+    silent_behaviour_methods!();
 }
 
 #[cfg(test)]

@@ -21,10 +21,12 @@ use libp2p::core::upgrade::DeniedUpgrade;
 use libp2p::core::{Endpoint, InboundUpgrade, UpgradeInfo};
 use libp2p::swarm::handler::{ConnectionEvent, FullyNegotiatedInbound};
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm,
-    NetworkBehaviour, SubstreamProtocol, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, NetworkBehaviour,
+    SubstreamProtocol, THandler,
 };
 use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
+
+use super::passive::silent_behaviour_methods;
 
 type Sender = mpsc::UnboundedSender<(PeerId, Stream)>;
 
@@ -127,20 +129,7 @@ impl NetworkBehaviour for Behaviour {
         })
     }
 
-    fn on_swarm_event(&mut self, _event: FromSwarm) {}
-
-    fn on_connection_handler_event(
-        &mut self,
-        _peer_id: PeerId,
-        _connection_id: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
-        match event {}
-    }
-
-    fn poll(&mut self, _cx: &mut Context<'_>) -> Poll<ToSwarm<Infallible, THandlerInEvent<Self>>> {
-        Poll::Pending
-    }
+    silent_behaviour_methods!();
 }
 
 /// Per-connection handler: accepts the registered protocols and queues the

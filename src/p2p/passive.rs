@@ -1,0 +1,31 @@
+//! The `NetworkBehaviour` methods shared by this crate's behaviours that
+//! react to no swarm event, get no handler event and emit nothing.
+
+/// Expands, inside an `impl NetworkBehaviour`, to `on_swarm_event` (ignores
+/// everything), `on_connection_handler_event` (the handler's event type is
+/// uninhabited) and `poll` (never ready).
+macro_rules! silent_behaviour_methods {
+    () => {
+        fn on_swarm_event(&mut self, _event: ::libp2p::swarm::FromSwarm) {}
+
+        fn on_connection_handler_event(
+            &mut self,
+            _peer_id: ::libp2p::PeerId,
+            _connection_id: ::libp2p::swarm::ConnectionId,
+            event: ::libp2p::swarm::THandlerOutEvent<Self>,
+        ) {
+            match event {}
+        }
+
+        fn poll(
+            &mut self,
+            _cx: &mut ::std::task::Context<'_>,
+        ) -> ::std::task::Poll<
+            ::libp2p::swarm::ToSwarm<Self::ToSwarm, ::libp2p::swarm::THandlerInEvent<Self>>,
+        > {
+            ::std::task::Poll::Pending
+        }
+    };
+}
+
+pub(crate) use silent_behaviour_methods;
