@@ -14,25 +14,35 @@ use super::scalar::Scalar;
 /// Variable-time multi-scalar multiplication `sum scalars[i] * points[i]`
 /// (blst's Pippenger/Straus). Only for public scalars.
 pub fn msm(points: &[G1Affine], scalars: &[Scalar]) -> Result<G1, CurveError> {
-    if points.len() != scalars.len() {
-        return Err(CurveError::LengthMismatch {
-            points: points.len(),
-            scalars: scalars.len(),
-        });
-    }
+    same_length(points.len(), scalars.len())?;
     Ok(msm_raw(points, &le_scalars(scalars), 32, 255))
 }
 
 /// Variable-time multi-scalar multiplication with 128-bit scalars, as used for
 /// the random weights of batch verification (about half the cost of [`msm`]).
 pub fn msm_u128(points: &[G1Affine], weights: &[u128]) -> Result<G1, CurveError> {
-    if points.len() != weights.len() {
-        return Err(CurveError::LengthMismatch {
-            points: points.len(),
-            scalars: weights.len(),
-        });
-    }
+    same_length(points.len(), weights.len())?;
     Ok(msm_raw(points, &le_weights(weights), 16, 128))
+}
+
+/// Variable-time multi-scalar multiplication in G2. Only for public scalars.
+pub fn g2_msm(points: &[G2Affine], scalars: &[Scalar]) -> Result<G2, CurveError> {
+    same_length(points.len(), scalars.len())?;
+    Ok(g2_msm_raw(points, &le_scalars(scalars), 32, 255))
+}
+
+/// Variable-time G2 multi-scalar multiplication with 128-bit scalars.
+pub fn g2_msm_u128(points: &[G2Affine], weights: &[u128]) -> Result<G2, CurveError> {
+    same_length(points.len(), weights.len())?;
+    Ok(g2_msm_raw(points, &le_weights(weights), 16, 128))
+}
+
+/// The length check every entry point makes: one scalar per point.
+fn same_length(points: usize, scalars: usize) -> Result<(), CurveError> {
+    if points != scalars {
+        return Err(CurveError::LengthMismatch { points, scalars });
+    }
+    Ok(())
 }
 
 /// Shared MSM driver for both groups: `scalars` holds `stride` little-endian
@@ -113,26 +123,4 @@ fn le_weights(weights: &[u128]) -> Vec<u8> {
         bytes.extend_from_slice(&w.to_le_bytes());
     }
     bytes
-}
-
-/// Variable-time multi-scalar multiplication in G2. Only for public scalars.
-pub fn g2_msm(points: &[G2Affine], scalars: &[Scalar]) -> Result<G2, CurveError> {
-    if points.len() != scalars.len() {
-        return Err(CurveError::LengthMismatch {
-            points: points.len(),
-            scalars: scalars.len(),
-        });
-    }
-    Ok(g2_msm_raw(points, &le_scalars(scalars), 32, 255))
-}
-
-/// Variable-time G2 multi-scalar multiplication with 128-bit scalars.
-pub fn g2_msm_u128(points: &[G2Affine], weights: &[u128]) -> Result<G2, CurveError> {
-    if points.len() != weights.len() {
-        return Err(CurveError::LengthMismatch {
-            points: points.len(),
-            scalars: weights.len(),
-        });
-    }
-    Ok(g2_msm_raw(points, &le_weights(weights), 16, 128))
 }
