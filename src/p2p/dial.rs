@@ -10,9 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use libp2p::core::Endpoint;
-use libp2p::core::transport::PortUse;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::{ConnectionDenied, ConnectionId, NetworkBehaviour, THandler, dummy};
+use libp2p::swarm::{ConnectionDenied, ConnectionId, NetworkBehaviour, dummy};
 use libp2p::{Multiaddr, PeerId};
 
 use super::passive::silent_behaviour_methods;
@@ -182,6 +181,13 @@ impl AddressBook {
     }
 }
 
+impl AddressBook {
+    /// The (inert) handler of every established connection.
+    fn handler(&self, _peer: PeerId) -> Result<dummy::ConnectionHandler, ConnectionDenied> {
+        Ok(dummy::ConnectionHandler)
+    }
+}
+
 impl NetworkBehaviour for AddressBook {
     type ConnectionHandler = dummy::ConnectionHandler;
     type ToSwarm = std::convert::Infallible;
@@ -198,28 +204,7 @@ impl NetworkBehaviour for AddressBook {
             .unwrap_or_default())
     }
 
-    fn handle_established_inbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        _peer: PeerId,
-        _local_addr: &Multiaddr,
-        _remote_addr: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(dummy::ConnectionHandler)
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        _peer: PeerId,
-        _addr: &Multiaddr,
-        _role_override: Endpoint,
-        _port_use: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(dummy::ConnectionHandler)
-    }
-
-    silent_behaviour_methods!();
+    silent_behaviour_methods!(handler = handler);
 }
 
 #[cfg(test)]

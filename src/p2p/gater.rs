@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use libp2p::core::Endpoint;
-use libp2p::core::transport::PortUse;
-use libp2p::swarm::{ConnectionDenied, ConnectionId, NetworkBehaviour, THandler, dummy};
+use libp2p::swarm::{ConnectionDenied, ConnectionId, NetworkBehaviour, dummy};
 use libp2p::{Multiaddr, PeerId};
 
 use super::passive::silent_behaviour_methods;
@@ -107,28 +106,7 @@ impl NetworkBehaviour for Gater {
         }
     }
 
-    fn handle_established_inbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        peer: PeerId,
-        _local_addr: &Multiaddr,
-        _remote_addr: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.check(peer)
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        peer: PeerId,
-        _addr: &Multiaddr,
-        _role_override: Endpoint,
-        _port_use: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.check(peer)
-    }
-
-    silent_behaviour_methods!();
+    silent_behaviour_methods!(handler = check);
 }
 
 #[cfg(test)]

@@ -16,15 +16,14 @@ use std::task::{Context, Poll};
 
 use futures::StreamExt as _;
 use futures::channel::mpsc;
-use libp2p::core::transport::PortUse;
 use libp2p::core::upgrade::DeniedUpgrade;
-use libp2p::core::{Endpoint, InboundUpgrade, UpgradeInfo};
+use libp2p::core::{InboundUpgrade, UpgradeInfo};
 use libp2p::swarm::handler::{ConnectionEvent, FullyNegotiatedInbound};
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, NetworkBehaviour,
-    SubstreamProtocol, THandler,
+    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, NetworkBehaviour,
+    SubstreamProtocol,
 };
-use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
+use libp2p::{PeerId, Stream, StreamProtocol};
 
 use super::passive::silent_behaviour_methods;
 
@@ -98,38 +97,21 @@ pub struct Behaviour {
     shared: Shared,
 }
 
+impl Behaviour {
+    /// The handler of an established connection, in either direction.
+    fn handler(&self, peer: PeerId) -> Result<Handler, ConnectionDenied> {
+        Ok(Handler {
+            remote: peer,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
 impl NetworkBehaviour for Behaviour {
     type ConnectionHandler = Handler;
     type ToSwarm = Infallible;
 
-    fn handle_established_inbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        peer: PeerId,
-        _local_addr: &Multiaddr,
-        _remote_addr: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(Handler {
-            remote: peer,
-            shared: self.shared.clone(),
-        })
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        peer: PeerId,
-        _addr: &Multiaddr,
-        _role_override: Endpoint,
-        _port_use: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(Handler {
-            remote: peer,
-            shared: self.shared.clone(),
-        })
-    }
-
-    silent_behaviour_methods!();
+    silent_behaviour_methods!(handler = handler);
 }
 
 /// Per-connection handler: accepts the registered protocols and queues the
