@@ -1,8 +1,8 @@
 //! BLS signatures on BLS12-381 (public keys in G1, signatures in G2) with the
 //! Ethereum proof-of-possession ciphersuite, as herumi's Ethereum mode uses.
 //!
-//! [`keys`] holds the key, signature and prepared-input types and signing,
-//! [`verify`] single, aggregate and batch verification, and [`threshold`]
+//! `keys` holds the key, signature and prepared-input types and signing,
+//! `verify` single, aggregate and batch verification, and `threshold`
 //! interpolation of shares and the verify-and-combine of partial signatures.
 
 mod error;

@@ -8,8 +8,8 @@
 //! must be canonical (`< r`); G1 points are 48-byte ZCash-format compressed and
 //! must be on the curve and in the prime-order subgroup.
 //!
-//! The module is split by concern: [`scalar`] (the field Fr), [`g1`] (keys and
-//! commitments), [`g2`] (signatures, hashing to G2, pairings) and [`msm`]
+//! The module is split by concern: `scalar` (the field Fr), `g1` (keys and
+//! commitments), `g2` (signatures, hashing to G2, pairings) and `msm`
 //! (multi-scalar multiplication in both groups). The `unsafe` allowance below
 //! covers those children and nothing else.
 

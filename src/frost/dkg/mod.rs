@@ -8,8 +8,8 @@
 //! sender's commitments, then derive the secret share, the group key and the
 //! public shares of every participant.
 //!
-//! [`participant`] holds round 1 and a participant's state, [`checks`] the
-//! decoding and proof and share checks both rounds use, and [`round2`] the
+//! `participant` holds round 1 and a participant's state, `checks` the
+//! decoding and proof and share checks both rounds use, and `round2` the
 //! batched round 2.
 
 mod checks;

@@ -6,9 +6,9 @@
 //! re-encoding. Deliveries are queued per message ID from registration on, so
 //! messages of phases we have not reached yet are kept (Go peers never resend).
 //!
-//! [`hash`] holds what is signed and how a signature set is checked,
-//! [`endpoint`] the [`Bcast`] endpoint with its registry and co-signing rules,
-//! [`server`] the `/sig` and `/msg` handlers and [`client`] the broadcasting
+//! `hash` holds what is signed and how a signature set is checked,
+//! `endpoint` the [`Bcast`] endpoint with its registry and co-signing rules,
+//! `server` the `/sig` and `/msg` handlers and `client` the broadcasting
 //! side.
 
 mod client;

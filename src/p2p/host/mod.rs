@@ -10,10 +10,10 @@
 //! all protocols must be known before the first connection), then
 //! [`Host::start`], which listens, resolves relays and starts connecting.
 //!
-//! [`config`] holds what a host is built from, [`behaviour`] the composed
-//! libp2p behaviour and its bounds, [`handle`] the [`Host`] handle, [`runner`]
+//! `config` holds what a host is built from, `behaviour` the composed
+//! libp2p behaviour and its bounds, `handle` the [`Host`] handle, `runner`
 //! the swarm task (listening, dialing, relay reservations) and
-//! [`swarm_events`] how that task reacts to swarm events.
+//! `swarm_events` how that task reacts to swarm events.
 
 mod behaviour;
 mod config;

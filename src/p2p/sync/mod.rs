@@ -5,8 +5,8 @@
 //! peer) and one [`SyncClient`] per peer (a request every 100 ms). Framing is
 //! the 8-byte little-endian length prefix, not varint.
 //!
-//! [`protocol`] holds the protocol's constants, framing and version and step
-//! rules, [`server`] the server side, [`client`] the client side.
+//! `protocol` holds the protocol's constants, framing and version and step
+//! rules, `server` the server side, `client` the client side.
 
 mod client;
 mod error;
