@@ -4,15 +4,12 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
 
 use libp2p::core::Endpoint;
-use libp2p::core::transport::PortUse;
-use libp2p::swarm::{
-    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
-    THandlerOutEvent, ToSwarm, dummy,
-};
+use libp2p::swarm::{ConnectionDenied, ConnectionId, NetworkBehaviour, dummy};
 use libp2p::{Multiaddr, PeerId};
+
+use super::passive::silent_behaviour_methods;
 
 /// The error carried by a denied connection.
 #[derive(Debug, thiserror::Error)]
@@ -109,44 +106,7 @@ impl NetworkBehaviour for Gater {
         }
     }
 
-    fn handle_established_inbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        peer: PeerId,
-        _local_addr: &Multiaddr,
-        _remote_addr: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.check(peer)
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        peer: PeerId,
-        _addr: &Multiaddr,
-        _role_override: Endpoint,
-        _port_use: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.check(peer)
-    }
-
-    fn on_swarm_event(&mut self, _event: FromSwarm) {}
-
-    fn on_connection_handler_event(
-        &mut self,
-        _peer_id: PeerId,
-        _connection_id: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
-        match event {}
-    }
-
-    fn poll(
-        &mut self,
-        _cx: &mut Context<'_>,
-    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
-        Poll::Pending
-    }
+    silent_behaviour_methods!(handler = check);
 }
 
 #[cfg(test)]

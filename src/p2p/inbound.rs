@@ -16,15 +16,16 @@ use std::task::{Context, Poll};
 
 use futures::StreamExt as _;
 use futures::channel::mpsc;
-use libp2p::core::transport::PortUse;
 use libp2p::core::upgrade::DeniedUpgrade;
-use libp2p::core::{Endpoint, InboundUpgrade, UpgradeInfo};
+use libp2p::core::{InboundUpgrade, UpgradeInfo};
 use libp2p::swarm::handler::{ConnectionEvent, FullyNegotiatedInbound};
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm,
-    NetworkBehaviour, SubstreamProtocol, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, NetworkBehaviour,
+    SubstreamProtocol,
 };
-use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
+use libp2p::{PeerId, Stream, StreamProtocol};
+
+use super::passive::silent_behaviour_methods;
 
 type Sender = mpsc::UnboundedSender<(PeerId, Stream)>;
 
@@ -96,51 +97,21 @@ pub struct Behaviour {
     shared: Shared,
 }
 
+impl Behaviour {
+    /// The handler of an established connection, in either direction.
+    fn handler(&self, peer: PeerId) -> Result<Handler, ConnectionDenied> {
+        Ok(Handler {
+            remote: peer,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
 impl NetworkBehaviour for Behaviour {
     type ConnectionHandler = Handler;
     type ToSwarm = Infallible;
 
-    fn handle_established_inbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        peer: PeerId,
-        _local_addr: &Multiaddr,
-        _remote_addr: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(Handler {
-            remote: peer,
-            shared: self.shared.clone(),
-        })
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
-        peer: PeerId,
-        _addr: &Multiaddr,
-        _role_override: Endpoint,
-        _port_use: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(Handler {
-            remote: peer,
-            shared: self.shared.clone(),
-        })
-    }
-
-    fn on_swarm_event(&mut self, _event: FromSwarm) {}
-
-    fn on_connection_handler_event(
-        &mut self,
-        _peer_id: PeerId,
-        _connection_id: ConnectionId,
-        event: THandlerOutEvent<Self>,
-    ) {
-        match event {}
-    }
-
-    fn poll(&mut self, _cx: &mut Context<'_>) -> Poll<ToSwarm<Infallible, THandlerInEvent<Self>>> {
-        Poll::Pending
-    }
+    silent_behaviour_methods!(handler = handler);
 }
 
 /// Per-connection handler: accepts the registered protocols and queues the

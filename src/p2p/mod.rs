@@ -14,6 +14,7 @@ pub mod k1sig;
 pub mod limits;
 pub mod nodesig;
 pub mod parsigex;
+mod passive;
 pub mod peerinfo;
 pub mod proto;
 pub mod protocols;
@@ -21,5 +22,8 @@ pub mod relay;
 pub mod relay_enr;
 pub mod relay_http;
 pub mod stream;
-pub mod streams;
+/// The stream-ending helpers under their former path; they live in [`stream`].
+pub mod streams {
+    pub use super::stream::{MAX_TRAILER, close_and_drain, send_once};
+}
 pub mod sync;
