@@ -18,4 +18,5 @@ pub mod fake_api;
 pub mod fixture;
 pub mod identity;
 pub mod lifecycle;
+pub mod runner;
 pub mod select;
