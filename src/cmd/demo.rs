@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::sidecar::config::parse_go_duration;
-use crate::sidecar::demo::{DemoOptions, DemoReport, run_demo, say};
+use crate::sidecar::demo::scenario::{DemoOptions, DemoReport, run_demo, say};
 use crate::sidecar::embedded::EmbeddedDkg;
 
 /// Arguments of `demo`.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::cmd::execution_client::ExecutionClientArgs;
 use crate::cmd::logging;
 use crate::dkg::ceremony::CeremonyConfig;
 use crate::lock::network::NetworkSet;
@@ -109,18 +110,8 @@ pub struct Args {
     /// Not a charon flag.
     #[arg(long, env = "CHARON_P2P_RELAY_ONLY")]
     pub p2p_relay_only: bool,
-    /// JSON-RPC URL of an execution client (e.g. http://127.0.0.1:8545).
-    /// Needed only when an operator or the creator signed with a
-    /// smart-contract wallet such as a Safe: a signature that is not a valid
-    /// EOA signature is then checked with an ERC-1271 isValidSignature call
-    /// to the signer's address. Without it, such definitions are rejected.
-    #[arg(
-        long,
-        env = "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub execution_client_rpc_endpoint: Option<String>,
+    #[command(flatten)]
+    pub execution_client: ExecutionClientArgs,
     #[command(flatten)]
     pub log: logging::LogArgs,
 }
@@ -261,10 +252,10 @@ pub fn ceremony_config(args: &Args) -> Result<(CeremonyConfig, Compat), DkgCmdEr
         ),
         (None, None) => None,
     };
-    let execution_client = crate::dkg::erc1271::ExecutionClient::optional(
-        args.execution_client_rpc_endpoint.as_deref(),
-    )
-    .map_err(|e| DkgCmdError::Config(e.to_string()))?;
+    let execution_client = args
+        .execution_client
+        .client()
+        .map_err(|e| DkgCmdError::Config(e.to_string()))?;
     let relays: Vec<String> = args
         .p2p_relays
         .iter()

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod create;
 pub mod demo;
 pub mod dkg;
+pub mod execution_client;
 pub mod localnet;
 pub mod logging;
 pub mod relay;

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::cmd::execution_client::ExecutionClientArgs;
 use crate::dkg::erc1271::{ContractCheckError, ExecutionClient};
 use crate::lock::datadir::{self, DataDirError};
 use crate::lock::network::NetworkSet;
@@ -41,18 +42,8 @@ pub struct Args {
     /// Skip the deposit-data checks charon does not make.
     #[arg(long)]
     pub skip_deposits: bool,
-    /// JSON-RPC URL of an execution client (e.g. http://127.0.0.1:8545), to
-    /// accept signatures made with a smart-contract wallet such as a Safe:
-    /// a creator or operator signature that is not a valid EOA signature is
-    /// then checked with an ERC-1271 isValidSignature call to the signer's
-    /// address. Without it, such signatures are rejected.
-    #[arg(
-        long,
-        env = "CHARON_EXECUTION_CLIENT_RPC_ENDPOINT",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub execution_client_rpc_endpoint: Option<String>,
+    #[command(flatten)]
+    pub execution_client: ExecutionClientArgs,
 }
 
 /// The outcome of a `verify` run, before it becomes an exit code.
@@ -94,7 +85,7 @@ pub fn check(args: &Args) -> Outcome {
         },
         check_deposits: !args.skip_deposits,
     };
-    let client = match ExecutionClient::optional(args.execution_client_rpc_endpoint.as_deref()) {
+    let client = match args.execution_client.client() {
         Ok(c) => c,
         Err(e) => return Outcome::Unusable(format!("verify: {e}")),
     };

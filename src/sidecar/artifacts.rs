@@ -158,6 +158,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Moves an unusable file the sidecar did not create to
+/// `<name>.unusable-<time>` beside it, so nothing an operator put there is lost.
+pub fn set_aside(file: &Path) -> std::io::Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".unusable-{stamp}"));
+    let target = file.with_file_name(name);
+    std::fs::rename(file, &target)?;
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::lock::version::Version;
 use crate::p2p::protocols::Compat;
 
 use super::config::DkgSettings;
-use super::lifecycle::{DkgRunError, DkgRunner};
+use super::runner::{DkgRunError, DkgRunner};
 
 /// Runs charon's DKG in-process with the sidecar's `CHARON_*` settings.
 #[derive(Debug, Clone)]
@@ -70,10 +70,9 @@ impl EmbeddedDkg {
             fault: None,
             disable_reuseport: false,
             relay_only: false,
-            execution_client: crate::dkg::erc1271::ExecutionClient::optional(
-                s.execution_client_rpc_endpoint.as_deref(),
-            )
-            .map_err(|e| DkgRunError::new(format!("CHARON_EXECUTION_CLIENT_RPC_ENDPOINT: {e}")))?,
+            execution_client: s.execution_client().map_err(|e| {
+                DkgRunError::new(format!("CHARON_EXECUTION_CLIENT_RPC_ENDPOINT: {e}"))
+            })?,
         })
     }
 }

@@ -3,8 +3,9 @@
 //! The sidecar is the init container of a charon pod: it finds this operator's
 //! cluster invitation on the Obol API ([`api`]), picks and verifies the right
 //! definition ([`select`]), accepts it on the operator's behalf when it holds the
-//! operator key ([`accept`]), and drives the embedded DKG until a lock exists
-//! ([`lifecycle`]). [`fake_api`] is an in-process Obol API for tests and the demo.
+//! operator key ([`accept`]), and drives the embedded DKG ([`embedded`]) until a
+//! lock exists ([`lifecycle`]). The fake Obol API, test clusters and the local
+//! demo live apart in [`demo`].
 
 pub mod accept;
 pub mod api;
@@ -14,8 +15,9 @@ pub mod config;
 pub mod defn;
 pub mod demo;
 pub mod embedded;
-pub mod fake_api;
-pub mod fixture;
 pub mod identity;
 pub mod lifecycle;
+pub mod runner;
 pub mod select;
+
+pub use demo::{fake_api, fixture};

@@ -1,17 +1,4 @@
-//! An in-process Obol API for tests and the demo, bound to 127.0.0.1 only.
-//!
-//! It follows the endpoints and payloads of the real API as specified in
-//! `shared/spec/obol-api-and-sidecar.md` §1 and §6.1: paged operator listings
-//! (`{cluster_definitions, total_count, total_pages}`, newest first, 0- or
-//! 1-based), fetch by config hash, terms and conditions, `PUT` acceptance with
-//! EIP-712 signature checks, definition creation and lock publishing. Knobs
-//! inject 5xx answers, stalls and malformed bodies, and every request is
-//! recorded so tests can assert on traffic.
-
-use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+//! The fake API's endpoints, as the real API answers them.
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -19,240 +6,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use reqwest::Url;
 use serde_json::{Value, json};
 
-use super::api::TERMS_AND_CONDITIONS_HASH;
-use super::defn;
-use super::select::{config_hash, newest_first, text};
+use super::state::{Shared, err, lower};
+use crate::sidecar::api::TERMS_AND_CONDITIONS_HASH;
+use crate::sidecar::defn;
+use crate::sidecar::select::{config_hash, newest_first, text};
 
-/// Behaviour fixed at start-up.
-#[derive(Debug, Clone)]
-pub struct FakeApiOptions {
-    /// Number the first page 0 instead of 1.
-    pub zero_based_pages: bool,
-    /// Also emit the legacy `has_next_page` and `next_page` fields.
-    pub legacy_paging_hints: bool,
-    /// Check EIP-712 signatures on writes, like the real API.
-    pub verify_signatures: bool,
-    /// Answer 409 to a duplicate lock (older API) instead of an idempotent 201.
-    pub lock_conflict_on_duplicate: bool,
-    /// Answer 409 to a repeated terms-and-conditions acceptance.
-    pub terms_conflict_on_repeat: bool,
-}
-
-impl Default for FakeApiOptions {
-    fn default() -> Self {
-        FakeApiOptions {
-            zero_based_pages: false,
-            legacy_paging_hints: false,
-            verify_signatures: true,
-            lock_conflict_on_duplicate: false,
-            terms_conflict_on_repeat: false,
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Knobs {
-    fail_next: u32,
-    fail_status: u16,
-    stall_next: u32,
-    stall_for: Duration,
-    malformed_next: u32,
-}
-
-#[derive(Debug, Default)]
-struct Store {
-    // Insertion order; the listing sorts newest first.
-    definitions: Vec<Value>,
-    terms: HashSet<String>,
-    // Fault injection: listed for every operator, whatever it contains.
-    listed_for_all: Vec<Value>,
-    locks: Vec<Value>,
-    requests: Vec<String>,
-    knobs: Knobs,
-}
-
-#[derive(Clone)]
-struct Shared {
-    opts: Arc<FakeApiOptions>,
-    store: Arc<Mutex<Store>>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Store> {
-        // A panic while holding the lock only happens in a failing test; keep serving.
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// A running fake Obol API.
-pub struct FakeApi {
-    addr: SocketAddr,
-    url: Url,
-    shared: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for FakeApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeApi").field("addr", &self.addr).finish()
-    }
-}
-
-fn err(status: StatusCode, message: &str) -> Response {
-    let error = status.canonical_reason().unwrap_or("Error");
-    (
-        status,
-        Json(json!({"statusCode": status.as_u16(), "message": message, "error": error})),
-    )
-        .into_response()
-}
-
-fn lower(s: &str) -> String {
-    s.trim().to_ascii_lowercase()
-}
-
-impl FakeApi {
-    /// Starts the fake on an ephemeral port of 127.0.0.1.
-    pub async fn start(opts: FakeApiOptions) -> std::io::Result<FakeApi> {
-        Self::start_on(opts, 0).await
-    }
-
-    /// Starts the fake on `port` of 127.0.0.1 (0 picks a free port).
-    pub async fn start_on(opts: FakeApiOptions, port: u16) -> std::io::Result<FakeApi> {
-        let shared = Shared {
-            opts: Arc::new(opts),
-            store: Arc::new(Mutex::new(Store::default())),
-        };
-        let app = router(shared.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let addr = listener.local_addr()?;
-        let url = Url::parse(&format!("http://{addr}/"))
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("fake Obol API stopped: {e}");
-            }
-        });
-        Ok(FakeApi {
-            addr,
-            url,
-            shared,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
-    }
-
-    /// The socket address served.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The base URL, e.g. `http://127.0.0.1:1234/`.
-    pub fn url(&self) -> Url {
-        self.url.clone()
-    }
-
-    /// Stores a definition directly (as if created earlier), replacing one with
-    /// the same config hash.
-    pub fn put_definition(&self, def: Value) {
-        let mut s = self.shared.lock();
-        let h = config_hash(&def);
-        if let Some(h) = &h
-            && let Some(slot) = s
-                .definitions
-                .iter_mut()
-                .find(|d| config_hash(d).as_ref() == Some(h))
-        {
-            *slot = def;
-            return;
-        }
-        s.definitions.push(def);
-    }
-
-    /// Fault injection: a misbehaving API that lists `def` for every operator
-    /// address, even one it does not name (the real API filters by address).
-    pub fn list_for_every_operator(&self, def: Value) {
-        self.shared.lock().listed_for_all.push(def);
-    }
-
-    /// The stored definition with this config hash.
-    pub fn definition(&self, config_hash_hex: &str) -> Option<Value> {
-        let want = lower(config_hash_hex);
-        self.shared
-            .lock()
-            .definitions
-            .iter()
-            .find(|d| config_hash(d).as_deref() == Some(want.as_str()))
-            .cloned()
-    }
-
-    /// Marks an address as having accepted the terms and conditions.
-    pub fn accept_terms_for(&self, address: &str) {
-        self.shared.lock().terms.insert(lower(address));
-    }
-
-    /// Whether an address has accepted the terms and conditions.
-    pub fn terms_signed(&self, address: &str) -> bool {
-        self.shared.lock().terms.contains(&lower(address))
-    }
-
-    /// Published locks, in order.
-    pub fn locks(&self) -> Vec<Value> {
-        self.shared.lock().locks.clone()
-    }
-
-    /// Answers the next `n` requests with HTTP `status` (e.g. 500).
-    pub fn fail_next(&self, n: u32, status: u16) {
-        let mut s = self.shared.lock();
-        s.knobs.fail_next = n;
-        s.knobs.fail_status = status;
-    }
-
-    /// Delays the next `n` requests by `d` before answering.
-    pub fn stall_next(&self, n: u32, d: Duration) {
-        let mut s = self.shared.lock();
-        s.knobs.stall_next = n;
-        s.knobs.stall_for = d;
-    }
-
-    /// Answers the next `n` requests with 200 and a body that is not JSON.
-    pub fn malformed_next(&self, n: u32) {
-        self.shared.lock().knobs.malformed_next = n;
-    }
-
-    /// Every request so far as `"METHOD /path?query"`.
-    pub fn requests(&self) -> Vec<String> {
-        self.shared.lock().requests.clone()
-    }
-
-    /// Stops serving and waits for the server task.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
-    }
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-fn router(shared: Shared) -> Router {
+/// Every endpoint, behind the fault-injection layer.
+pub(super) fn router(shared: Shared) -> Router {
     let lock_routes = |r: Router<Shared>, prefix: &str| {
         r.route(&format!("{prefix}/lock"), post(publish_lock))
             .route(&format!("{prefix}/lock/{{hash}}"), get(lock_by_hash))
@@ -382,14 +144,9 @@ async fn list_for_operator(
 }
 
 async fn get_definition(State(sh): State<Shared>, Path(hash): Path<String>) -> Response {
-    let want = lower(&hash);
     let s = sh.lock();
-    match s
-        .definitions
-        .iter()
-        .find(|d| config_hash(d).as_deref() == Some(want.as_str()))
-    {
-        Some(d) => Json(d.clone()).into_response(),
+    match s.position(&lower(&hash)) {
+        Some(i) => Json(s.definitions[i].clone()).into_response(),
         None => err(StatusCode::NOT_FOUND, "Cluster definition not found"),
     }
 }
@@ -403,17 +160,30 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// The bearer signature and JSON body every write needs, or the status and
+/// message the API answers a request without them.
+fn signed_body(
+    headers: &HeaderMap,
+    body: Option<Json<Value>>,
+) -> Result<(String, Value), (StatusCode, &'static str)> {
+    let Some(sig) = bearer(headers) else {
+        return Err((StatusCode::UNAUTHORIZED, "Missing authorization header"));
+    };
+    let Some(Json(body)) = body else {
+        return Err((StatusCode::BAD_REQUEST, "Invalid payload data"));
+    };
+    Ok((sig, body))
+}
+
 async fn accept_definition(
     State(sh): State<Shared>,
     Path(hash): Path<String>,
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let Some(config_sig) = bearer(&headers) else {
-        return err(StatusCode::UNAUTHORIZED, "Missing authorization header");
-    };
-    let Some(Json(body)) = body else {
-        return err(StatusCode::BAD_REQUEST, "Invalid payload data");
+    let (config_sig, body) = match signed_body(&headers, body) {
+        Ok(v) => v,
+        Err((status, message)) => return err(status, message),
     };
     let (address, enr, enr_sig) = (
         text(&body, "address").to_string(),
@@ -425,11 +195,7 @@ async fn accept_definition(
     }
     let want = lower(&hash);
     let mut s = sh.lock();
-    let Some(idx) = s
-        .definitions
-        .iter()
-        .position(|d| config_hash(d).as_deref() == Some(want.as_str()))
-    else {
+    let Some(idx) = s.position(&want) else {
         return err(StatusCode::NOT_FOUND, "Cluster definition not found");
     };
     let def = &s.definitions[idx];
@@ -474,11 +240,9 @@ async fn create_definition(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let Some(sig) = bearer(&headers) else {
-        return err(StatusCode::UNAUTHORIZED, "Missing authorization header");
-    };
-    let Some(Json(def)) = body else {
-        return err(StatusCode::BAD_REQUEST, "Invalid payload data");
+    let (sig, def) = match signed_body(&headers, body) {
+        Ok(v) => v,
+        Err((status, message)) => return err(status, message),
     };
     let Some(hash) = config_hash(&def) else {
         return err(StatusCode::BAD_REQUEST, "Invalid payload data");
@@ -500,10 +264,7 @@ async fn create_definition(
     if !s.terms.contains(&lower(&creator)) {
         return err(StatusCode::UNAUTHORIZED, "Missing t&c signature");
     }
-    if s.definitions
-        .iter()
-        .any(|d| config_hash(d).as_deref() == Some(hash.as_str()))
-    {
+    if s.position(&hash).is_some() {
         return err(StatusCode::CONFLICT, "Duplicate entry");
     }
     s.definitions.push(def.clone());
@@ -515,11 +276,9 @@ async fn accept_terms(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let Some(sig) = bearer(&headers) else {
-        return err(StatusCode::UNAUTHORIZED, "Missing authorization header");
-    };
-    let Some(Json(body)) = body else {
-        return err(StatusCode::BAD_REQUEST, "Invalid payload data");
+    let (sig, body) = match signed_body(&headers, body) {
+        Ok(v) => v,
+        Err((status, message)) => return err(status, message),
     };
     let address = text(&body, "address").to_string();
     if address.is_empty()
@@ -563,11 +322,7 @@ async fn publish_lock(State(sh): State<Shared>, body: Option<Json<Value>>) -> Re
         return err(StatusCode::BAD_REQUEST, "Invalid lock");
     }
     let mut s = sh.lock();
-    if !s
-        .definitions
-        .iter()
-        .any(|d| config_hash(d).as_deref() == Some(def_hash.as_str()))
-    {
+    if s.position(&def_hash).is_none() {
         return err(
             StatusCode::NOT_FOUND,
             "The cluster definition corresponding to this lock file was not found",

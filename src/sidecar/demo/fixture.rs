@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-use super::accept::{AcceptError, OperatorSigner, accept_invitation};
-use super::api::{ApiError, ObolApi};
-use super::defn::{self, DefnError, NewDefinition, SecretKey};
-use super::select::{config_hash, text};
+use crate::sidecar::accept::{AcceptError, OperatorSigner, accept_invitation};
+use crate::sidecar::api::{ApiError, ObolApi};
+use crate::sidecar::defn::{self, DefnError, NewDefinition, SecretKey};
+use crate::sidecar::select::{config_hash, text};
 
 /// One operator: its Ethereum key and its node's ENR key.
 pub struct OperatorFixture {
