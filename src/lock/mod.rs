@@ -9,31 +9,30 @@
 //! [`Lock::lock_hash`]. Verification: [`verify_definition`] and [`verify_lock`]
 //! with [`VerifyOptions`] (charon's checks plus deposits by default), and
 //! [`datadir::verify_data_dir`] for a node's outputs.
+//!
+//! Layout, by concern:
+//! - [`cluster`]: the cluster files (definition, lock), their JSON, SSZ hashes
+//!   and EIP-712 digests, verification, generation and a node's data dir;
+//! - [`eth`]: Ethereum consensus objects: containers and domains, deposits,
+//!   builder registrations, networks;
+//! - [`keystore`]: EIP-2335 keystores and their PBKDF2 (with SIMD lanes);
+//! - [`identity`]: operator identities: secp256k1 keys and ENRs.
+//!
+//! The flat paths (`lock::deposit`, `lock::enr`, ...) are kept as re-exports.
 
-pub mod consensus;
-pub mod contract;
-pub mod create;
-pub mod datadir;
-pub mod definition;
-pub mod deposit;
-pub mod eip712;
-pub mod enr;
-pub mod error;
-mod hash;
-pub mod json;
-pub mod k1;
+pub mod cluster;
+pub mod eth;
+pub mod identity;
 pub mod keystore;
-pub mod lockfile;
-pub mod network;
 mod parallel;
-pub mod pbkdf2;
-pub mod registration;
-pub mod sample;
-mod sha256_lanes;
-pub mod signing;
-pub mod ssz;
-pub mod verify;
-pub mod version;
+
+pub use cluster::{
+    contract, create, datadir, definition, eip712, error, json, lockfile, sample, ssz, verify,
+    version,
+};
+pub use eth::{consensus, deposit, network, registration, signing};
+pub use identity::{enr, k1};
+pub use keystore::pbkdf2;
 
 pub use contract::{ContractSignature, PendingContractSignatures};
 pub use definition::{Creator, Definition, Operator, ValidatorAddresses};

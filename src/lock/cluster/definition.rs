@@ -1,10 +1,10 @@
 //! The cluster definition (`cluster-definition.json`) of every version: the
-//! model, reading it as charon does, and writing charon's exact bytes.
+//! model and reading it as charon does. Its hashes are in `hash`, charon's
+//! bytes for it in `write`.
 
-use super::error::{HashError, ParseError};
-use super::hash;
-use super::json::{self, Obj, Out};
-use super::version::Version;
+use crate::lock::cluster::error::ParseError;
+use crate::lock::cluster::json::{self, Obj};
+use crate::lock::cluster::version::Version;
 
 /// One gwei-denominated ETH.
 pub const ONE_ETH_GWEI: u64 = 1_000_000_000;
@@ -159,7 +159,8 @@ impl Definition {
 
         let fork_version = if b64 {
             let s = o.string("fork_version")?;
-            super::ssz::from_0x_hex(&s, 4).map_err(|e| ParseError::field("fork_version", e))?
+            crate::lock::cluster::ssz::from_0x_hex(&s, 4)
+                .map_err(|e| ParseError::field("fork_version", e))?
         } else {
             o.hex("fork_version")?
         };
@@ -221,31 +222,6 @@ impl Definition {
         })
     }
 
-    /// The recomputed config hash (over the fields operators sign).
-    pub fn config_hash(&self) -> Result<[u8; 32], HashError> {
-        hash::definition_root(self, true)
-    }
-
-    /// The recomputed definition hash (uses the stored `config_hash` from v1.3).
-    pub fn definition_hash(&self) -> Result<[u8; 32], HashError> {
-        hash::definition_root(self, false)
-    }
-
-    /// A copy with `config_hash` and `definition_hash` recomputed, as charon's
-    /// `SetDefinitionHashes` does.
-    pub fn with_hashes(&self) -> Result<Definition, HashError> {
-        let mut d = self.clone();
-        d.config_hash = d.config_hash()?.to_vec();
-        d.definition_hash = d.definition_hash()?.to_vec();
-        Ok(d)
-    }
-
-    /// charon's bytes for this definition (`json.MarshalIndent(def, "", " ")`),
-    /// with both hashes recomputed as charon always does.
-    pub fn to_json(&self) -> Result<Vec<u8>, HashError> {
-        Ok(json::write_indented(&self.to_out()?))
-    }
-
     /// The address pair every validator of a v1.0–v1.4 definition uses; empty
     /// when there are no validators (charon expands the pair per validator).
     pub(crate) fn effective_legacy_addresses(&self) -> ValidatorAddresses {
@@ -265,118 +241,6 @@ impl Definition {
         } else {
             None
         }
-    }
-
-    /// The JSON tree charon writes, hashes recomputed.
-    pub(crate) fn to_out(&self) -> Result<Out, HashError> {
-        let d = self.with_hashes()?;
-        let v = d.version;
-        let b64 = v.uses_base64();
-        let mut m: Vec<(&'static str, Out)> = Vec::new();
-        if !d.name.is_empty() {
-            m.push(("name", Out::str(&d.name)));
-        }
-        if v.has_creator() {
-            m.push((
-                "creator",
-                Out::Obj(vec![
-                    ("address", Out::str(&d.creator.address)),
-                    ("config_signature", Out::hex(&d.creator.config_signature)),
-                ]),
-            ));
-        }
-        let ops: Vec<Out> = d
-            .operators
-            .iter()
-            .map(|op| {
-                if b64 {
-                    Out::Obj(vec![
-                        ("address", Out::str(&op.address)),
-                        ("enr", Out::str(&op.enr)),
-                        ("nonce", Out::Num(0)),
-                        (
-                            "config_signature",
-                            Out::base64(&op.config_signature, op.config_signature_null),
-                        ),
-                        (
-                            "enr_signature",
-                            Out::base64(&op.enr_signature, op.enr_signature_null),
-                        ),
-                    ])
-                } else {
-                    Out::Obj(vec![
-                        ("address", Out::str(&op.address)),
-                        ("enr", Out::str(&op.enr)),
-                        ("config_signature", Out::hex(&op.config_signature)),
-                        ("enr_signature", Out::hex(&op.enr_signature)),
-                    ])
-                }
-            })
-            .collect();
-        m.push(("operators", nil_if_empty(ops)));
-        m.push(("uuid", Out::str(&d.uuid)));
-        m.push(("version", Out::str(v.as_str())));
-        if !d.timestamp.is_empty() {
-            m.push(("timestamp", Out::str(&d.timestamp)));
-        }
-        m.push(("num_validators", Out::Num(d.num_validators)));
-        m.push(("threshold", Out::Num(d.threshold)));
-        if v.has_validator_list() {
-            let vals = d
-                .validators
-                .iter()
-                .map(|a| {
-                    Out::Obj(vec![
-                        ("fee_recipient_address", Out::str(&a.fee_recipient_address)),
-                        ("withdrawal_address", Out::str(&a.withdrawal_address)),
-                    ])
-                })
-                .collect();
-            m.push(("validators", nil_if_empty(vals)));
-        } else {
-            let a = d.effective_legacy_addresses();
-            if !a.fee_recipient_address.is_empty() {
-                m.push(("fee_recipient_address", Out::Str(a.fee_recipient_address)));
-            }
-            if !a.withdrawal_address.is_empty() {
-                m.push(("withdrawal_address", Out::Str(a.withdrawal_address)));
-            }
-        }
-        m.push(("dkg_algorithm", Out::str(&d.dkg_algorithm)));
-        m.push(("fork_version", Out::hex(&d.fork_version)));
-        if v.has_partial_deposits() {
-            m.push((
-                "deposit_amounts",
-                match &d.deposit_amounts {
-                    None => Out::Null,
-                    Some(a) => Out::Arr(a.iter().map(|x| Out::Str(x.to_string())).collect()),
-                },
-            ));
-        }
-        if v.has_consensus_protocol() {
-            m.push(("consensus_protocol", Out::str(&d.consensus_protocol)));
-        }
-        if v.has_gas_limit_and_compounding() {
-            m.push(("target_gas_limit", Out::Num(d.target_gas_limit)));
-            m.push(("compounding", Out::Bool(d.compounding)));
-        }
-        if b64 {
-            m.push(("config_hash", Out::base64(&d.config_hash, false)));
-            m.push(("definition_hash", Out::base64(&d.definition_hash, false)));
-        } else {
-            m.push(("config_hash", Out::hex(&d.config_hash)));
-            m.push(("definition_hash", Out::hex(&d.definition_hash)));
-        }
-        Ok(Out::Obj(m))
-    }
-}
-
-/// A Go nil slice is written `null`.
-pub(crate) fn nil_if_empty(items: Vec<Out>) -> Out {
-    if items.is_empty() {
-        Out::Null
-    } else {
-        Out::Arr(items)
     }
 }
 

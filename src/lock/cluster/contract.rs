@@ -9,8 +9,8 @@
 
 use std::fmt;
 
-use super::error::{Subject, VerifyError};
-use super::k1;
+use crate::lock::cluster::error::{Subject, VerifyError};
+use crate::lock::identity::k1;
 
 /// The flag (and, upper-cased with a `CHARON_` prefix, the environment
 /// variable) that names an execution client; errors point users to it.

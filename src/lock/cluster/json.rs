@@ -9,7 +9,7 @@
 use base64::Engine as _;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::error::ParseError;
+use crate::lock::cluster::error::ParseError;
 
 /// A parsed JSON value that keeps object members in order, duplicates included.
 #[derive(Debug, Clone, PartialEq)]

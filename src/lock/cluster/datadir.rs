@@ -5,15 +5,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use super::contract::PendingContractSignatures;
-use super::enr::Enr;
-use super::error::ParseError;
-use super::json::{self, Obj};
-use super::k1::K1Secret;
-use super::keystore;
-use super::lockfile::Lock;
-use super::ssz::container_root;
-use super::verify::{VerifyOptions, verify_lock, verify_lock_deferred};
+use crate::lock::cluster::contract::PendingContractSignatures;
+use crate::lock::cluster::error::ParseError;
+use crate::lock::cluster::json::{self, Obj};
+use crate::lock::cluster::lockfile::Lock;
+use crate::lock::cluster::ssz::container_root;
+use crate::lock::cluster::verify::{VerifyOptions, verify_lock, verify_lock_deferred};
+use crate::lock::identity::enr::Enr;
+use crate::lock::identity::k1::K1Secret;
+use crate::lock::keystore::files as keystore;
 
 /// Largest file read from a data directory.
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -180,7 +180,8 @@ fn hex_field(o: &Obj<'_>, name: &str, len: usize) -> Result<Vec<u8>, String> {
 fn check_deposit_files(dir: &Path, lock: &Lock) -> Result<usize, DataDirError> {
     let d = &lock.definition;
     // Every non-empty deposit in the lock, by (pubkey, amount).
-    let mut expected: BTreeMap<(Vec<u8>, u64), &super::lockfile::DepositData> = BTreeMap::new();
+    let mut expected: BTreeMap<(Vec<u8>, u64), &crate::lock::cluster::lockfile::DepositData> =
+        BTreeMap::new();
     for dv in &lock.validators {
         for dd in &dv.deposit_data {
             if !dd.signature.is_empty() {
@@ -224,7 +225,7 @@ fn check_deposit_files(dir: &Path, lock: &Lock) -> Result<usize, DataDirError> {
             let data_root = hex_field(&o, "deposit_data_root", 32).map_err(entry)?;
             let amount = o.uint("amount").map_err(|e| entry(e.to_string()))?;
             let file_fork = hex_field(&o, "fork_version", 4).map_err(entry)?;
-            if super::deposit::deposit_file_name(amount) != *name {
+            if crate::lock::eth::deposit::deposit_file_name(amount) != *name {
                 return Err(entry(format!(
                     "amount {amount} gwei does not belong in this file"
                 )));
@@ -280,7 +281,7 @@ fn deposit_roots(pk: &[u8; 48], wc: &[u8; 32], amount: u64, sig: &[u8]) -> ([u8;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::deposit::deposit_file_name;
+    use crate::lock::eth::deposit::deposit_file_name;
 
     #[test]
     fn deposit_file_names_and_roots_match_charon() {

@@ -1,14 +1,15 @@
 //! Signing roots the lock verifier needs: builder registrations and deposits
 //! (phase0 / builder-spec containers hashed with the SSZ hasher).
+//!
+//! The same roots as [`consensus`](crate::lock::eth::consensus) computes with
+//! `ssz_rs`, infallible and over plain byte arrays, for the hot verification
+//! and ceremony paths; the domain constants and withdrawal credentials are shared.
 
 use sha2::{Digest, Sha256};
 
-use super::ssz::container_root;
-
-/// `DOMAIN_DEPOSIT`.
-pub const DOMAIN_DEPOSIT: [u8; 4] = [0x03, 0, 0, 0];
-/// `DOMAIN_APPLICATION_BUILDER`.
-pub const DOMAIN_APPLICATION_BUILDER: [u8; 4] = [0x00, 0, 0, 0x01];
+use crate::lock::cluster::ssz::container_root;
+pub use crate::lock::eth::consensus::{DOMAIN_APPLICATION_BUILDER, DOMAIN_DEPOSIT};
+use crate::lock::eth::deposit;
 
 fn chunk(b: &[u8]) -> [u8; 32] {
     let mut c = [0u8; 32];
@@ -79,10 +80,7 @@ pub fn deposit_signing_root(
 
 /// `0x01` (or `0x02` when compounding) ‖ 11 zero bytes ‖ address.
 pub fn withdrawal_credentials(address: &[u8; 20], compounding: bool) -> [u8; 32] {
-    let mut wc = [0u8; 32];
-    wc[0] = if compounding { 0x02 } else { 0x01 };
-    wc[12..].copy_from_slice(address);
-    wc
+    deposit::withdrawal_credentials(*address, compounding)
 }
 
 #[cfg(test)]

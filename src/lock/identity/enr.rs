@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use base64::Engine as _;
 use sha3::{Digest, Keccak256};
 
-use super::k1::{self, K1Error, K1Secret};
+use crate::lock::identity::k1::{self, K1Error, K1Secret};
 
 /// Why an ENR is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -198,7 +198,8 @@ impl Enr {
         peer_id_bytes(&self.public_key)
     }
 
-    fn get(&self, key: &[u8]) -> Option<&[u8]> {
+    /// The raw value of `key`, if present.
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.kvs
             .iter()
             .find(|(k, _)| k.as_slice() == key)
@@ -232,11 +233,35 @@ pub fn peer_id_bytes(pk: &k256::PublicKey) -> Vec<u8> {
     out
 }
 
+/// A port value: a big-endian integer of any length, as charon reads it, so
+/// leading zero bytes are accepted; `None` when the value does not fit 16 bits.
 fn port(b: &[u8]) -> Option<u16> {
     if b.len() > 2 {
-        return None;
+        let (high, low) = b.split_at(b.len() - 2);
+        if high.iter().any(|x| *x != 0) {
+            return None;
+        }
+        return port(low);
     }
     Some(b.iter().fold(0u16, |acc, x| (acc << 8) | u16::from(*x)))
+}
+
+/// Whether `text` is exactly the canonical encoding of the record it holds:
+/// canonical RLP of byte strings only, nothing trailing, and base64 without
+/// stray bits (trailing `=` padding aside). [`Enr::parse`] is more lenient, as
+/// charon is; the relay client also requires this.
+pub fn is_canonical(text: &str) -> bool {
+    let Some(body) = text.strip_prefix("enr:") else {
+        return false;
+    };
+    let body = body.trim_end_matches('=');
+    let Ok(raw) = B64.decode(body) else {
+        return false;
+    };
+    match rlp_decode_list(&raw) {
+        Ok(items) if !raw.is_empty() => rlp_encode_list(&items) == raw,
+        _ => false,
+    }
 }
 
 fn minimal_be(x: u64) -> Vec<u8> {
@@ -405,6 +430,45 @@ mod tests {
             Enr::parse(&format!("enr:{}", B64.encode(odd))),
             Err(EnrError::Odd)
         );
+    }
+
+    #[test]
+    fn ports_with_leading_zero_bytes_are_read_as_integers() {
+        assert_eq!(port(&[0, 0, 1]), Some(1));
+        assert_eq!(port(&[0, 0, 0, 0x0e, 0x1a]), Some(3610));
+        assert_eq!(port(&[1, 0, 0]), None);
+        assert_eq!(port(&[0x01, 0x00]), Some(256));
+        assert_eq!(port(&[]), Some(0));
+        // In a signed record: a 3-byte tcp value with a leading zero is port 1.
+        let sk = K1Secret::from_bytes(&[4u8; 32]).unwrap();
+        let pk = k1::compressed(&sk.public_key());
+        let content: Vec<&[u8]> = vec![&[], b"id", b"v4", b"secp256k1", &pk, b"tcp", &[0, 0, 1]];
+        let digest: [u8; 32] = Keccak256::digest(rlp_encode_list(&content)).into();
+        let sig = k1::sign65(&sk, &digest).unwrap();
+        let mut all: Vec<&[u8]> = vec![&sig[..64]];
+        all.extend_from_slice(&content);
+        let text = format!("enr:{}", B64.encode(rlp_encode_list(&all)));
+        let e = Enr::parse(&text).unwrap();
+        assert_eq!((e.tcp(), e.udp()), (Some(1), None));
+        assert_eq!(e.get(b"tcp"), Some(&[0u8, 0, 1][..]));
+    }
+
+    #[test]
+    fn canonical_records() {
+        let sk = K1Secret::from_bytes(&[5u8; 32]).unwrap();
+        let good = Enr::new(&sk, Some(Ipv4Addr::new(1, 2, 3, 4)), Some(1), Some(2))
+            .unwrap()
+            .to_string();
+        assert!(is_canonical(&good));
+        assert!(is_canonical(&format!("{good}==")));
+        assert!(!is_canonical("enr:"));
+        assert!(!is_canonical("nope"));
+        let raw = B64.decode(good.trim_start_matches("enr:")).unwrap();
+        let mut trailing = raw.clone();
+        trailing.push(0);
+        let trailing = format!("enr:{}", B64.encode(&trailing));
+        assert!(Enr::parse(&trailing).is_ok());
+        assert!(!is_canonical(&trailing));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
 
-use super::error::HashError;
+use crate::lock::cluster::error::HashError;
 
 /// Maximum Merkle depth any charon layout needs, with room to spare.
 const MAX_DEPTH: usize = 64;

@@ -1,12 +1,13 @@
 //! `config_hash`, `definition_hash` and `lock_hash` for every version, with the
-//! layouts (and bugs) of charon's `cluster/ssz.go`.
+//! layouts (and bugs) of charon's `cluster/ssz.go`, and the `Definition` /
+//! `Lock` methods that expose them.
 
-use super::definition::Definition;
-use super::error::HashError;
-use super::json::to_0x_hex;
-use super::lockfile::{BuilderRegistration, DepositData, DistValidator, Lock};
-use super::ssz::{Hasher, from_0x_hex};
-use super::version::Version;
+use crate::lock::cluster::definition::Definition;
+use crate::lock::cluster::error::HashError;
+use crate::lock::cluster::json::to_0x_hex;
+use crate::lock::cluster::lockfile::{BuilderRegistration, DepositData, DistValidator, Lock};
+use crate::lock::cluster::ssz::{Hasher, from_0x_hex};
+use crate::lock::cluster::version::Version;
 
 /// Maximum operators (SSZ list limit).
 const MAX_OPERATORS: u64 = 256;
@@ -333,4 +334,40 @@ fn put_registration(h: &mut Hasher, r: &BuilderRegistration, field: &str) -> Res
     h.put_bytes_n(&r.signature, 96, &format!("{field}.signature"))?;
     h.merkleize(idx);
     Ok(())
+}
+
+impl Definition {
+    /// The recomputed config hash (over the fields operators sign).
+    pub fn config_hash(&self) -> Result<[u8; 32], HashError> {
+        definition_root(self, true)
+    }
+
+    /// The recomputed definition hash (uses the stored `config_hash` from v1.3).
+    pub fn definition_hash(&self) -> Result<[u8; 32], HashError> {
+        definition_root(self, false)
+    }
+
+    /// A copy with `config_hash` and `definition_hash` recomputed, as charon's
+    /// `SetDefinitionHashes` does.
+    pub fn with_hashes(&self) -> Result<Definition, HashError> {
+        let mut d = self.clone();
+        d.config_hash = d.config_hash()?.to_vec();
+        d.definition_hash = d.definition_hash()?.to_vec();
+        Ok(d)
+    }
+}
+
+impl Lock {
+    /// The recomputed lock hash.
+    pub fn lock_hash(&self) -> Result<[u8; 32], HashError> {
+        lock_root(self)
+    }
+
+    /// A copy with definition hashes and the lock hash recomputed.
+    pub fn with_hashes(&self) -> Result<Lock, HashError> {
+        let mut l = self.clone();
+        l.definition = l.definition.with_hashes()?;
+        l.lock_hash = l.lock_hash()?.to_vec();
+        Ok(l)
+    }
 }

@@ -3,9 +3,9 @@
 
 use sha3::{Digest, Keccak256};
 
-use super::json::to_0x_hex;
-use super::network::NetworkSet;
-use super::version::Version;
+use crate::lock::cluster::json::to_0x_hex;
+use crate::lock::cluster::version::Version;
+use crate::lock::eth::network::NetworkSet;
 
 /// The terms-and-conditions hash charon signs (`cluster/eip712sigs.go`).
 pub const TERMS_AND_CONDITIONS_HASH: &str =

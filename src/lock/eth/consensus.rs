@@ -1,12 +1,111 @@
 //! Standard Ethereum consensus containers (phase0 `ForkData`, `SigningData`,
 //! `DepositMessage`, `DepositData`, builder-spec `ValidatorRegistrationV1`),
 //! their SSZ `hash_tree_root`s via `ssz_rs`, and signing domains.
+//!
+//! The deposit and registration types live here, below `deposit` and
+//! `registration` (which sign and verify them and re-export them), because
+//! their roots are computed here.
 
 use sha2::{Digest, Sha256};
 use ssz_rs::prelude::*;
 
-use super::deposit::{DepositData, DepositMessage};
-use super::registration::{BuilderRegistration, Registration};
+/// A phase0 `DepositMessage`: what the validator key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DepositMessage {
+    /// Validator (distributed) public key.
+    pub pubkey: [u8; 48],
+    /// `0x01`/`0x02` ‖ 11 zero bytes ‖ withdrawal address.
+    pub withdrawal_credentials: [u8; 32],
+    /// Amount in gwei.
+    pub amount: u64,
+}
+
+/// A phase0 `DepositData`: a signed deposit message.
+///
+/// v1.6/v1.7 locks may hold an "empty" deposit (empty strings, amount 0); it is
+/// represented by all-zero fields, which hash identically under charon's
+/// left-padding `putBytesN` (see [`DepositData::is_empty`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DepositData {
+    /// Validator (distributed) public key.
+    pub pubkey: [u8; 48],
+    /// `0x01`/`0x02` ‖ 11 zero bytes ‖ withdrawal address.
+    pub withdrawal_credentials: [u8; 32],
+    /// Amount in gwei.
+    pub amount: u64,
+    /// BLS signature over the deposit signing root.
+    pub signature: [u8; 96],
+}
+
+impl DepositData {
+    /// The all-zero deposit that stands for "no deposit" in v1.6/v1.7 locks.
+    pub const EMPTY: DepositData = DepositData {
+        pubkey: [0; 48],
+        withdrawal_credentials: [0; 32],
+        amount: 0,
+        signature: [0; 96],
+    };
+
+    /// Whether this is the all-zero "no deposit" value.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::EMPTY
+    }
+
+    /// The unsigned message part.
+    pub fn message(&self) -> DepositMessage {
+        DepositMessage {
+            pubkey: self.pubkey,
+            withdrawal_credentials: self.withdrawal_credentials,
+            amount: self.amount,
+        }
+    }
+}
+
+/// A builder-spec `ValidatorRegistrationV1` message.
+///
+/// `fee_recipient` is kept as the bytes found in the lock: charon stores it as a
+/// byte slice and hashes it with fastssz `PutBytes`, so an empty value
+/// contributes nothing to the lock hash (see [`Registration::fee_recipient_address`]
+/// for the 20-byte form signatures are made over).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Registration {
+    /// Execution-layer fee recipient; 20 bytes in any well-formed lock.
+    pub fee_recipient: Vec<u8>,
+    /// Gas limit the validator asks builders for.
+    pub gas_limit: u64,
+    /// Unix seconds; charon uses the network's genesis time.
+    pub timestamp: u64,
+    /// Validator (distributed) public key.
+    pub pubkey: [u8; 48],
+}
+
+impl Registration {
+    /// The fee recipient as a 20-byte address, if it is exactly 20 bytes.
+    pub fn fee_recipient_address(&self) -> Option<[u8; 20]> {
+        self.fee_recipient.as_slice().try_into().ok()
+    }
+}
+
+/// A signed builder registration as stored in a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BuilderRegistration {
+    /// The registration message.
+    pub message: Registration,
+    /// BLS signature by the distributed validator key.
+    pub signature: [u8; 96],
+}
+
+impl Registration {
+    /// A registration for a 20-byte fee recipient.
+    pub fn new(fee_recipient: [u8; 20], gas_limit: u64, timestamp: u64, pubkey: [u8; 48]) -> Self {
+        Registration {
+            fee_recipient: fee_recipient.to_vec(),
+            gas_limit,
+            timestamp,
+            pubkey,
+        }
+    }
+}
 
 /// A 32-byte SSZ root.
 pub type Root = [u8; 32];

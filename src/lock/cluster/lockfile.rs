@@ -1,11 +1,10 @@
-//! The cluster lock (`cluster-lock.json`) of every version: the model, reading
-//! it as charon does, and writing charon's exact bytes.
+//! The cluster lock (`cluster-lock.json`) of every version: the model and reading
+//! it as charon does. Its hash is in `hash`, charon's bytes for it in `write`.
 
-use super::definition::{Definition, nil_if_empty};
-use super::error::{HashError, ParseError};
-use super::hash;
-use super::json::{self, Field, Obj, Out};
-use super::version::Version;
+use crate::lock::cluster::definition::Definition;
+use crate::lock::cluster::error::ParseError;
+use crate::lock::cluster::json::{self, Field, Obj};
+use crate::lock::cluster::version::Version;
 
 /// A deposit as recorded in the lock (`deposit_data` / `partial_deposit_data`).
 ///
@@ -130,55 +129,6 @@ impl Lock {
             node_signatures,
         })
     }
-
-    /// The recomputed lock hash.
-    pub fn lock_hash(&self) -> Result<[u8; 32], HashError> {
-        hash::lock_root(self)
-    }
-
-    /// A copy with definition hashes and the lock hash recomputed.
-    pub fn with_hashes(&self) -> Result<Lock, HashError> {
-        let mut l = self.clone();
-        l.definition = l.definition.with_hashes()?;
-        l.lock_hash = l.lock_hash()?.to_vec();
-        Ok(l)
-    }
-
-    /// charon's bytes for this lock (`json.MarshalIndent(lock, "", " ")`) with all
-    /// hashes recomputed, as charon always does.
-    pub fn to_json(&self) -> Result<Vec<u8>, HashError> {
-        // The lock hash covers the stored config hash, so charon computes it
-        // before the embedded definition's hashes are refreshed.
-        let lock_hash = self.lock_hash()?;
-        let v = self.definition.version;
-        let b64 = v.uses_base64();
-        let dvs: Vec<Out> = self
-            .validators
-            .iter()
-            .map(|dv| validator_out(dv, v))
-            .collect();
-        let mut m = vec![
-            ("cluster_definition", self.definition.to_out()?),
-            ("distributed_validators", nil_if_empty(dvs)),
-        ];
-        if b64 {
-            m.push((
-                "signature_aggregate",
-                Out::base64(&self.signature_aggregate, self.signature_aggregate_null),
-            ));
-            m.push(("lock_hash", Out::base64(&lock_hash, false)));
-        } else {
-            m.push(("signature_aggregate", Out::hex(&self.signature_aggregate)));
-            m.push(("lock_hash", Out::hex(&lock_hash)));
-        }
-        if v.has_registrations() {
-            m.push((
-                "node_signatures",
-                Out::Arr(self.node_signatures.iter().map(|s| Out::hex(s)).collect()),
-            ));
-        }
-        Ok(json::write_indented(&Out::Obj(m)))
-    }
 }
 
 fn parse_validator(f: &Field<'_>, version: Version) -> Result<DistValidator, ParseError> {
@@ -241,71 +191,4 @@ fn parse_deposit(o: &Obj<'_>) -> Result<DepositData, ParseError> {
         },
         signature: o.hex("signature")?,
     })
-}
-
-fn deposit_out(d: &DepositData) -> Out {
-    Out::Obj(vec![
-        ("pubkey", Out::hex(&d.pubkey)),
-        (
-            "withdrawal_credentials",
-            Out::hex(&d.withdrawal_credentials),
-        ),
-        ("amount", Out::Str(d.amount.to_string())),
-        ("signature", Out::hex(&d.signature)),
-    ])
-}
-
-fn registration_out(r: &BuilderRegistration) -> Out {
-    Out::Obj(vec![
-        (
-            "message",
-            Out::Obj(vec![
-                ("fee_recipient", Out::hex(&r.message.fee_recipient)),
-                ("gas_limit", Out::Num(r.message.gas_limit)),
-                ("timestamp", Out::Num(r.message.timestamp)),
-                ("pubkey", Out::hex(&r.message.pubkey)),
-            ]),
-        ),
-        ("signature", Out::hex(&r.signature)),
-    ])
-}
-
-fn validator_out(dv: &DistValidator, v: Version) -> Out {
-    let mut m = vec![("distributed_public_key", Out::hex(&dv.pubkey))];
-    if !dv.public_shares.is_empty() {
-        let shares = dv
-            .public_shares
-            .iter()
-            .map(|s| {
-                if v.uses_base64() {
-                    Out::base64(s, false)
-                } else {
-                    Out::hex(s)
-                }
-            })
-            .collect();
-        m.push(("public_shares", Out::Arr(shares)));
-    }
-    if v.has_partial_deposits() {
-        m.push((
-            "builder_registration",
-            registration_out(&dv.builder_registration),
-        ));
-        if !dv.deposit_data.is_empty() {
-            m.push((
-                "partial_deposit_data",
-                Out::Arr(dv.deposit_data.iter().map(deposit_out).collect()),
-            ));
-        }
-    } else if v.has_deposit_data() {
-        let first = dv.deposit_data.first().cloned().unwrap_or_default();
-        m.push(("deposit_data", deposit_out(&first)));
-        if v.has_registrations() {
-            m.push((
-                "builder_registration",
-                registration_out(&dv.builder_registration),
-            ));
-        }
-    }
-    Out::Obj(m)
 }

@@ -9,15 +9,19 @@ use rand::{CryptoRng, Rng, RngCore};
 use crate::frost::bls::{self, SecretKey};
 use crate::frost::curve::{Scalar, eval_poly};
 
-use super::definition::{Creator, Definition, ONE_ETH_GWEI, Operator, ValidatorAddresses};
-use super::eip712;
-use super::enr::Enr;
-use super::error::HashError;
-use super::k1::{self, K1Secret};
-use super::lockfile::{BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage};
-use super::network::{NETWORKS, Network};
-use super::signing;
-use super::version::Version;
+use crate::lock::cluster::definition::{
+    Creator, Definition, ONE_ETH_GWEI, Operator, ValidatorAddresses,
+};
+use crate::lock::cluster::eip712;
+use crate::lock::cluster::error::HashError;
+use crate::lock::cluster::lockfile::{
+    BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage,
+};
+use crate::lock::cluster::version::Version;
+use crate::lock::eth::network::{NETWORKS, Network};
+use crate::lock::eth::signing;
+use crate::lock::identity::enr::Enr;
+use crate::lock::identity::k1::{self, K1Secret};
 
 /// What to generate.
 #[derive(Debug, Clone)]
