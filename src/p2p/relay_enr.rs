@@ -157,13 +157,13 @@ pub fn parse_enr(text: &str) -> Result<RelayRecord, EnrError> {
     let sig_bytes = elems.first().ok_or(EnrError::Signature)?;
     let sig = Signature::from_slice(sig_bytes).map_err(|_| EnrError::Signature)?;
     // Go accepts high-S signatures; k256 only verifies low-S, so normalise first.
-    let sig = sig.normalize_s().unwrap_or(sig);
+    let sig = sig.normalize_s();
     let digest = Keccak256::digest(rlp_encode_list(elems.get(1..).unwrap_or_default()));
     vk.verify_prehash(&digest, &sig)
         .map_err(|_| EnrError::Signature)?;
 
     rec.pubkey
-        .copy_from_slice(vk.to_encoded_point(true).as_bytes());
+        .copy_from_slice(vk.to_sec1_point(true).as_bytes());
     if let Some(ip) = ip_raw {
         let octets: [u8; 4] = ip.try_into().map_err(|_| EnrError::BadIp)?;
         rec.ip = Some(Ipv4Addr::from(octets));
