@@ -64,7 +64,7 @@ impl fmt::Debug for EnrPrivateKey {
 impl EnrPrivateKey {
     /// Generates a fresh random key.
     pub fn generate() -> Self {
-        Self(k256::SecretKey::random(&mut rand::rngs::OsRng))
+        Self(<k256::SecretKey as k256::elliptic_curve::Generate>::generate())
     }
 
     /// Builds a key from its 32 big-endian bytes.
@@ -88,8 +88,8 @@ impl EnrPrivateKey {
 
     /// The 33-byte compressed public key.
     pub fn public_key_compressed(&self) -> [u8; 33] {
-        use k256::elliptic_curve::sec1::ToEncodedPoint as _;
-        let point = self.0.public_key().to_encoded_point(true);
+        use k256::elliptic_curve::sec1::ToSec1Point as _;
+        let point = self.0.public_key().to_sec1_point(true);
         let mut out = [0u8; 33];
         out.copy_from_slice(point.as_bytes());
         out

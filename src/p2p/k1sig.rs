@@ -61,9 +61,7 @@ pub fn verify65(expected: &VerifyingKey, hash: &[u8; 32], sig: &[u8]) -> Result<
 /// libp2p secp256k1 signature: DER ECDSA over `sha256(data)`.
 pub fn sign_der(key: &SigningKey, data: &[u8]) -> Result<Vec<u8>, K1Error> {
     let digest: [u8; 32] = Sha256::digest(data).into();
-    let (sig, _) = key
-        .sign_prehash_recoverable(&digest)
-        .map_err(|_| K1Error::Sign)?;
+    let (sig, _) = key.sign_prehash_recoverable(&digest);
     Ok(sig.to_der().as_bytes().to_vec())
 }
 
@@ -71,6 +69,6 @@ pub fn sign_der(key: &SigningKey, data: &[u8]) -> Result<Vec<u8>, K1Error> {
 /// values are accepted, as Go's verifier does.
 pub fn verify_der(key: &VerifyingKey, data: &[u8], der: &[u8]) -> Result<(), K1Error> {
     let sig = Signature::from_der(der).map_err(|_| K1Error::Malformed)?;
-    let sig = sig.normalize_s().unwrap_or(sig);
+    let sig = sig.normalize_s();
     key.verify(data, &sig).map_err(|_| K1Error::Mismatch)
 }

@@ -2,7 +2,8 @@
 //! plus Ethereum addresses derived from public keys.
 
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
-use k256::elliptic_curve::sec1::ToEncodedPoint;
+use k256::elliptic_curve::Generate as _;
+use k256::elliptic_curve::sec1::ToSec1Point as _;
 use sha3::{Digest, Keccak256};
 use zeroize::Zeroizing;
 
@@ -61,7 +62,7 @@ impl K1Secret {
 
     /// A fresh random key.
     pub fn random() -> K1Secret {
-        K1Secret(SigningKey::random(&mut rand::rngs::OsRng))
+        K1Secret(SigningKey::generate())
     }
 
     /// The 32 secret bytes, in zeroizing storage.
@@ -87,9 +88,7 @@ pub fn sign65(secret: &K1Secret, digest: &[u8; 32]) -> Result<[u8; 65], K1Error>
 
 /// [`sign65`] with a bare signing key (the p2p identity key).
 pub fn sign65_with_key(key: &SigningKey, digest: &[u8; 32]) -> Result<[u8; 65], K1Error> {
-    let (sig, recid) = key
-        .sign_prehash_recoverable(digest)
-        .map_err(|_| K1Error::InvalidSecret)?;
+    let (sig, recid) = key.sign_prehash_recoverable(digest);
     let mut out = [0u8; 65];
     out[..64].copy_from_slice(&sig.to_bytes());
     out[64] = recid.to_byte();
@@ -101,10 +100,8 @@ fn parse_rs(rs: &[u8]) -> Result<(Signature, bool), K1Error> {
     let sig = Signature::from_slice(rs).map_err(|_| K1Error::Scalar)?;
     // charon (decred) has no low-S rule; k256 requires low S, and (r, n - s)
     // verifies exactly when (r, s) does, with the opposite y parity.
-    match sig.normalize_s() {
-        Some(n) => Ok((n, true)),
-        None => Ok((sig, false)),
-    }
+    let low = sig.normalize_s();
+    Ok((low, low != sig))
 }
 
 /// Recovers the signer of a 65-byte signature over a 32-byte digest, accepting
@@ -157,14 +154,14 @@ pub fn parse_public_key(b: &[u8]) -> Result<k256::PublicKey, K1Error> {
 /// The 33-byte compressed encoding.
 pub fn compressed(pk: &k256::PublicKey) -> [u8; 33] {
     let mut out = [0u8; 33];
-    out.copy_from_slice(pk.to_encoded_point(true).as_bytes());
+    out.copy_from_slice(pk.to_sec1_point(true).as_bytes());
     out
 }
 
 /// The Ethereum address of a public key: the last 20 bytes of
 /// keccak256(uncompressed key without its 0x04 prefix).
 pub fn address_from_pubkey(pk: &k256::PublicKey) -> [u8; 20] {
-    let point = pk.to_encoded_point(false);
+    let point = pk.to_sec1_point(false);
     let hash = Keccak256::digest(point.as_bytes().get(1..).unwrap_or_default());
     let mut out = [0u8; 20];
     out.copy_from_slice(&hash[12..]);

@@ -8,7 +8,6 @@
 //! SHA-NI and keeps the result bit-identical (checked against the `pbkdf2`
 //! crate and RFC 7914's vectors in the tests).
 
-use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -23,7 +22,7 @@ const OUT: usize = 32;
 const KEYED_DIGEST_BITS: u64 = ((BLOCK + OUT) * 8) as u64;
 
 fn compress(state: &mut [u32; 8], block: &[u8; BLOCK]) {
-    sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+    sha2::block_api::compress256(state, std::slice::from_ref(block));
 }
 
 /// One block holding a 32-byte digest followed by SHA-256 padding for a
