@@ -197,16 +197,23 @@ mod tests {
         )
     }
 
-    /// RLP of a list of short byte strings (each under 56 bytes).
+    /// RLP of a list of byte strings (each and all under 256 bytes).
     fn rlp(items: &[&[u8]]) -> Vec<u8> {
         let mut body = Vec::new();
         for it in items {
-            if !matches!(it, [b] if *b < 0x80) {
+            if it.len() >= 56 {
+                body.extend_from_slice(&[0xb8, it.len() as u8]);
+            } else if !matches!(it, [b] if *b < 0x80) {
                 body.push(0x80 + it.len() as u8);
             }
             body.extend_from_slice(it);
         }
-        let mut out = vec![0xc0 + body.len() as u8];
+        // Records here are under 256 bytes: one length byte in the long form.
+        let mut out = if body.len() < 56 {
+            vec![0xc0 + body.len() as u8]
+        } else {
+            vec![0xf8, body.len() as u8]
+        };
         out.extend(body);
         out
     }
