@@ -197,12 +197,9 @@ fn signatures(n: u32, t: u32, sig_types: usize) -> Result<f64, String> {
     let peer = |msg: &[u8], v: usize| -> Vec<Signature> {
         shares[v][1..].iter().map(|k| k.sign(msg)).collect()
     };
-    let peer_roots: Vec<Vec<Vec<Signature>>> = (0..SAMPLE)
-        .map(|v| {
-            (0..per_validator_roots)
-                .map(|k| peer(&root(v, k), v))
-                .collect()
-        })
+    // By root kind, then validator.
+    let peer_roots: Vec<Vec<Vec<Signature>>> = (0..per_validator_roots)
+        .map(|k| (0..SAMPLE).map(|v| peer(&root(v, k), v)).collect())
         .collect();
     let peer_lock: Vec<Vec<Signature>> = (0..SAMPLE).map(|v| peer(&lock_root, v)).collect();
     let with_own = |own: Signature, peers: &[Signature], v: usize| {
