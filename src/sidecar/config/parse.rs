@@ -64,6 +64,16 @@ pub fn parse_hash(name: &str, v: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// [`parse_hash`] of an optional setting; unset or blank means none.
+pub(super) fn parse_optional_hash(
+    name: &str,
+    v: Option<&str>,
+) -> Result<Option<String>, ConfigError> {
+    v.filter(|s| !s.trim().is_empty())
+        .map(|h| parse_hash(name, h))
+        .transpose()
+}
+
 pub(super) fn parse_api_endpoint(v: &str) -> Result<Url, ConfigError> {
     let mut s = v.trim().to_string();
     // The original accepted a full listing URL and stripped it back to the base.

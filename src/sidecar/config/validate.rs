@@ -6,7 +6,7 @@ use reqwest::Url;
 
 use super::parse::{
     bad, clean_list, is_address, non_empty, parse_address, parse_api_endpoint, parse_bool,
-    parse_go_duration, parse_hash, parse_log_level, parse_secs,
+    parse_go_duration, parse_log_level, parse_optional_hash, parse_secs,
 };
 use super::settings::{DkgFlags, Settings};
 use super::validated::{Config, ConfigError, DkgSettings, NO_POLICY};
@@ -67,18 +67,9 @@ impl Settings {
             )));
         }
         let log_level = parse_log_level(&self.log_level)?;
-        let target_config_hash = self
-            .target_config_hash
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|h| parse_hash("TARGET_CONFIG_HASH", h))
-            .transpose()?;
-        let lock_hash = self
-            .lock_hash
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|h| parse_hash("LOCK_HASH", h))
-            .transpose()?;
+        let target_config_hash =
+            parse_optional_hash("TARGET_CONFIG_HASH", self.target_config_hash.as_deref())?;
+        let lock_hash = parse_optional_hash("LOCK_HASH", self.lock_hash.as_deref())?;
         let chain_id = self
             .chain_id
             .as_deref()
