@@ -9,12 +9,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use libp2p::core::Endpoint;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::{ConnectionDenied, ConnectionId, NetworkBehaviour, dummy};
+use libp2p::swarm::{ConnectionDenied, dummy};
 use libp2p::{Multiaddr, PeerId};
 
-use super::passive::silent_behaviour_methods;
+use super::passive::dummy_handler_behaviour;
 
 pub use super::protocols::Compat;
 
@@ -186,26 +185,23 @@ impl AddressBook {
     fn handler(&self, _peer: PeerId) -> Result<dummy::ConnectionHandler, ConnectionDenied> {
         Ok(dummy::ConnectionHandler)
     }
-}
 
-impl NetworkBehaviour for AddressBook {
-    type ConnectionHandler = dummy::ConnectionHandler;
-    type ToSwarm = std::convert::Infallible;
-
-    fn handle_pending_outbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
+    /// The known addresses of the peer about to be dialed, if it is known.
+    fn pending_outbound(
+        &self,
         maybe_peer: Option<PeerId>,
-        _addresses: &[Multiaddr],
-        _effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
         Ok(maybe_peer
             .map(|p| self.addrs.addresses_for(&p))
             .unwrap_or_default())
     }
-
-    silent_behaviour_methods!(handler = handler);
 }
+
+dummy_handler_behaviour!(
+    AddressBook,
+    handler = handler,
+    pending_outbound = pending_outbound
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,11 +5,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use libp2p::core::Endpoint;
-use libp2p::swarm::{ConnectionDenied, ConnectionId, NetworkBehaviour, dummy};
+use libp2p::swarm::{ConnectionDenied, dummy};
 use libp2p::{Multiaddr, PeerId};
 
-use super::passive::silent_behaviour_methods;
+use super::passive::dummy_handler_behaviour;
 
 /// The error carried by a denied connection.
 #[derive(Debug, thiserror::Error)]
@@ -87,27 +86,20 @@ impl Gater {
             Err(ConnectionDenied::new(NotAllowed(peer)))
         }
     }
-}
 
-impl NetworkBehaviour for Gater {
-    type ConnectionHandler = dummy::ConnectionHandler;
-    type ToSwarm = std::convert::Infallible;
-
-    fn handle_pending_outbound_connection(
-        &mut self,
-        _connection_id: ConnectionId,
+    /// Refuses to dial a peer outside the allow list; adds no addresses.
+    fn pending_outbound(
+        &self,
         maybe_peer: Option<PeerId>,
-        _addresses: &[Multiaddr],
-        _effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
         match maybe_peer {
             Some(peer) if !self.allow.allows(&peer) => Err(ConnectionDenied::new(NotAllowed(peer))),
             _ => Ok(Vec::new()),
         }
     }
-
-    silent_behaviour_methods!(handler = check);
 }
+
+dummy_handler_behaviour!(Gater, handler = check, pending_outbound = pending_outbound);
 
 #[cfg(test)]
 mod tests {

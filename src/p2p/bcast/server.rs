@@ -11,20 +11,33 @@ use crate::p2p::stream::write_ack;
 use super::endpoint::Bcast;
 use super::error::BcastError;
 
+/// Wraps a stream or framing failure with the operator it came from.
+fn stream_err(sender: usize) -> impl Fn(FrameError) -> BcastError + Copy {
+    move |source| BcastError::Stream {
+        peer: sender,
+        source,
+    }
+}
+
 impl Bcast {
+    /// Reads one length-delimited request from operator `sender`.
+    async fn read_request<S>(&self, sender: usize, stream: &mut S) -> Result<Vec<u8>, BcastError>
+    where
+        S: AsyncRead + Unpin,
+    {
+        read_delimited(stream, self.max_read())
+            .await
+            .map_err(stream_err(sender))
+    }
+
     /// Serves one inbound `/sig` stream from operator `sender`. On refusal the
     /// stream is closed without a response, as charon does.
     pub async fn serve_sig<S>(&self, sender: usize, stream: &mut S) -> Result<(), BcastError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let stream_err = |source| BcastError::Stream {
-            peer: sender,
-            source,
-        };
-        let body = read_delimited(stream, self.max_read())
-            .await
-            .map_err(stream_err)?;
+        let stream_err = stream_err(sender);
+        let body = self.read_request(sender, stream).await?;
         let req: BCastSigRequest =
             decode_checked(&body).map_err(|e| stream_err(FrameError::Proto(e)))?;
         let any = req.message.unwrap_or_default();
@@ -51,13 +64,8 @@ impl Bcast {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let stream_err = |source| BcastError::Stream {
-            peer: sender,
-            source,
-        };
-        let body = read_delimited(stream, self.max_read())
-            .await
-            .map_err(stream_err)?;
+        let stream_err = stream_err(sender);
+        let body = self.read_request(sender, stream).await?;
         if let Some(l) = &self.limits {
             scan_bcast_message(&body, l).map_err(|e| stream_err(FrameError::Proto(e)))?;
         }
