@@ -94,7 +94,7 @@ fn peers_of(def: &Definition, key: &EnrPrivateKey) -> Result<Peers, CeremonyErro
     let own_pub = key.public_key_compressed();
     let own = keys
         .iter()
-        .position(|k| k.to_encoded_point(true).as_bytes() == own_pub.as_slice())
+        .position(|k| k.to_sec1_point(true).as_bytes() == own_pub.as_slice())
         .ok_or_else(|| {
             CeremonyError::Setup(
                 "private key not matching definition file: charon-enr-private-key is not one of the operators' ENR keys".into(),
