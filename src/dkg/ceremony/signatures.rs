@@ -4,6 +4,7 @@
 
 use crate::dkg::preflight::DEFAULT_GAS_LIMIT;
 use crate::frost::bls::PublicKey;
+use crate::lock::definition::ValidatorAddresses;
 use crate::lock::lockfile::{
     BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage,
 };
@@ -88,6 +89,25 @@ pub(super) async fn lock_hash(
     })
 }
 
+/// Validator `vi`'s address that `pick` selects, parsed; `what` names it in
+/// the step's error. A validator without addresses parses the empty string.
+fn validator_address(
+    cx: &Session<'_>,
+    step: u64,
+    vi: usize,
+    what: &str,
+    pick: fn(&ValidatorAddresses) -> &String,
+) -> Result<[u8; 20], CeremonyError> {
+    let addr = cx
+        .checked
+        .definition
+        .validator_addresses(vi)
+        .map(|a| pick(a).as_str())
+        .unwrap_or_default();
+    crate::lock::k1::parse_address(addr)
+        .map_err(|e| cx.fail(step, format!("validator {vi} {what}: {e}")))
+}
+
 /// Step 2: one exchange per deposit amount (ascending).
 async fn deposits(
     cx: &Session<'_>,
@@ -100,12 +120,8 @@ async fn deposits(
         let mut roots = Vec::with_capacity(shares.len());
         let mut wcs = Vec::with_capacity(shares.len());
         for (vi, s) in shares.iter().enumerate() {
-            let addr = def
-                .validator_addresses(vi)
-                .map(|a| a.withdrawal_address.as_str())
-                .unwrap_or_default();
-            let addr = crate::lock::k1::parse_address(addr)
-                .map_err(|e| cx.fail(2, format!("validator {vi} withdrawal address: {e}")))?;
+            let addr =
+                validator_address(cx, 2, vi, "withdrawal address", |a| &a.withdrawal_address)?;
             let wc = signing::withdrawal_credentials(&addr, def.compounding);
             roots.push(signing::deposit_signing_root(
                 &s.pubkey.0,
@@ -162,12 +178,7 @@ async fn registrations(
     let mut fees = Vec::with_capacity(shares.len());
     let mut roots = Vec::with_capacity(shares.len());
     for (vi, s) in shares.iter().enumerate() {
-        let fee = def
-            .validator_addresses(vi)
-            .map(|a| a.fee_recipient_address.as_str())
-            .unwrap_or_default();
-        let fee = crate::lock::k1::parse_address(fee)
-            .map_err(|e| cx.fail(3, format!("validator {vi} fee recipient: {e}")))?;
+        let fee = validator_address(cx, 3, vi, "fee recipient", |a| &a.fee_recipient_address)?;
         roots.push(signing::registration_signing_root(
             &fee,
             gas,

@@ -44,6 +44,20 @@ pub struct ValidatorAddresses {
     pub withdrawal_address: String,
 }
 
+/// The `(validators, legacy_addresses)` fields of a `version` definition
+/// whose validators use `addresses`: the per-validator list from v1.5, only
+/// the first pair before (the inverse of [`Definition::validator_addresses`]).
+pub(crate) fn address_fields(
+    version: Version,
+    addresses: &[ValidatorAddresses],
+) -> (Vec<ValidatorAddresses>, ValidatorAddresses) {
+    if version.has_validator_list() {
+        (addresses.to_vec(), ValidatorAddresses::default())
+    } else {
+        (Vec::new(), addresses.first().cloned().unwrap_or_default())
+    }
+}
+
 /// A cluster definition of any version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Definition {

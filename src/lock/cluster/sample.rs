@@ -10,7 +10,7 @@ use crate::frost::bls::{self, SecretKey};
 use crate::frost::curve::{Scalar, eval_poly};
 
 use crate::lock::cluster::definition::{
-    Creator, Definition, ONE_ETH_GWEI, Operator, ValidatorAddresses,
+    Creator, Definition, ONE_ETH_GWEI, Operator, ValidatorAddresses, address_fields,
 };
 use crate::lock::cluster::eip712;
 use crate::lock::cluster::error::HashError;
@@ -190,7 +190,7 @@ pub fn sample_cluster<R: RngCore + CryptoRng>(
             }
         })
         .collect();
-    let legacy = !v.has_validator_list();
+    let (address_list, legacy_addresses) = address_fields(v, &validators);
     let mut uuid = [0u8; 16];
     rng.fill(&mut uuid);
     let mut d = Definition {
@@ -211,16 +211,8 @@ pub fn sample_cluster<R: RngCore + CryptoRng>(
             },
             config_signature: Vec::new(),
         },
-        validators: if legacy {
-            Vec::new()
-        } else {
-            validators.clone()
-        },
-        legacy_addresses: if legacy {
-            validators.first().cloned().unwrap_or_default()
-        } else {
-            ValidatorAddresses::default()
-        },
+        validators: address_list,
+        legacy_addresses,
         deposit_amounts: v
             .has_partial_deposits()
             .then(|| opts.deposit_amounts.clone()),

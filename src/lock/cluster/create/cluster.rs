@@ -10,7 +10,9 @@ use crate::lock::cluster::create::keys::{
     random_enr_key, signature_aggregate,
 };
 use crate::lock::cluster::create::options::{CreateError, CreateOptions, check_options, pick};
-use crate::lock::cluster::definition::{Creator, Definition, Operator, ValidatorAddresses};
+use crate::lock::cluster::definition::{
+    Creator, Definition, Operator, ValidatorAddresses, address_fields,
+};
 use crate::lock::cluster::lockfile::{DistValidator, Lock};
 use crate::lock::eth::deposit::{self};
 use crate::lock::eth::registration::{self};
@@ -46,7 +48,7 @@ pub fn new_definition<R: RngCore + CryptoRng>(
     let mut uuid = [0u8; 16];
     rng.fill_bytes(&mut uuid);
     let uuid = uuid::Builder::from_random_bytes(uuid).into_uuid();
-    let legacy = !v.has_validator_list();
+    let (address_list, legacy_addresses) = address_fields(v, &addresses);
     let definition = Definition {
         version: v,
         name: o.name.clone(),
@@ -61,16 +63,8 @@ pub fn new_definition<R: RngCore + CryptoRng>(
         fork_version: o.network.genesis_fork_version.to_vec(),
         operators,
         creator: Creator::default(),
-        validators: if legacy {
-            Vec::new()
-        } else {
-            addresses.clone()
-        },
-        legacy_addresses: if legacy {
-            addresses.first().cloned().unwrap_or_default()
-        } else {
-            ValidatorAddresses::default()
-        },
+        validators: address_list,
+        legacy_addresses,
         deposit_amounts: (v.has_partial_deposits() && !o.deposit_amounts.is_empty())
             .then(|| o.deposit_amounts.clone()),
         consensus_protocol: String::new(),

@@ -84,6 +84,16 @@ pub(super) struct Batch {
 }
 
 impl Batch {
+    /// Collects with `items` (which stops at the first structural error),
+    /// then verifies what it collected: see [`Batch::finish`].
+    pub(super) fn run(
+        items: impl FnOnce(&mut Batch) -> Result<(), VerifyError>,
+    ) -> Result<(), VerifyError> {
+        let mut batch = Batch::default();
+        let structural = items(&mut batch);
+        batch.finish(structural)
+    }
+
     pub(super) fn push(&mut self, pk: PublicKey, msg: [u8; 32], sig: Signature, err: VerifyError) {
         self.items.push((pk, msg, sig, err));
     }

@@ -17,9 +17,7 @@ pub(super) fn is_empty_deposit(dd: &DepositData) -> bool {
 /// the definition's withdrawal address, and carries a valid signature by the DV
 /// key. Empty placeholder deposits of v1.6/v1.7 test locks are skipped.
 pub(super) fn deposits(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
-    let mut batch = Batch::default();
-    let structural = deposit_items(cx, l, &mut batch);
-    batch.finish(structural)
+    Batch::run(|batch| deposit_items(cx, l, batch))
 }
 
 pub(super) fn deposit_items(cx: Ctx, l: &Lock, batch: &mut Batch) -> Result<(), VerifyError> {

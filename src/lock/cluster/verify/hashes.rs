@@ -1,36 +1,47 @@
 //! Config, definition and lock hashes against the ones stored in the file.
 
 use crate::lock::cluster::definition::Definition;
-use crate::lock::cluster::error::{Subject, VerifyError};
+use crate::lock::cluster::error::{HashError, Subject, VerifyError};
 use crate::lock::cluster::lockfile::Lock;
 use crate::lock::cluster::verify::context::{Ctx, show_hex};
 
 pub(super) fn definition_hashes(cx: Ctx, d: &Definition) -> Result<(), VerifyError> {
-    let config = d.config_hash().map_err(|e| {
-        cx.err("cannot compute config hash", Subject::File)
-            .with(e.to_string())
-    })?;
-    if d.config_hash != config {
-        return Err(cx.err("invalid config hash", Subject::File).with(format!(
-            "file has {}, computed 0x{}",
-            show_hex(&d.config_hash),
-            hex::encode(config)
-        )));
-    }
-    let def = d.definition_hash().map_err(|e| {
-        cx.err("cannot compute definition hash", Subject::File)
-            .with(e.to_string())
-    })?;
-    if d.definition_hash != def {
-        return Err(cx
-            .err("invalid definition hash", Subject::File)
-            .with(format!(
+    let config = HashCheck {
+        cannot: "cannot compute config hash",
+        invalid: "invalid config hash",
+    };
+    config.check(cx, &d.config_hash, d.config_hash())?;
+    let def = HashCheck {
+        cannot: "cannot compute definition hash",
+        invalid: "invalid definition hash",
+    };
+    def.check(cx, &d.definition_hash, d.definition_hash())
+}
+
+/// The two failures of one stored-vs-computed hash comparison.
+struct HashCheck {
+    cannot: &'static str,
+    invalid: &'static str,
+}
+
+impl HashCheck {
+    fn check(
+        &self,
+        cx: Ctx,
+        stored: &[u8],
+        computed: Result<[u8; 32], HashError>,
+    ) -> Result<(), VerifyError> {
+        let computed =
+            computed.map_err(|e| cx.err(self.cannot, Subject::File).with(e.to_string()))?;
+        if stored != computed {
+            return Err(cx.err(self.invalid, Subject::File).with(format!(
                 "file has {}, computed 0x{}",
-                show_hex(&d.definition_hash),
-                hex::encode(def)
+                show_hex(stored),
+                hex::encode(computed)
             )));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 pub(super) fn lock_hashes(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
@@ -44,16 +55,9 @@ pub(super) fn lock_hashes(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
                 l.validators.len()
             )));
     }
-    let h = l.lock_hash().map_err(|e| {
-        cx.err("cannot compute lock hash", Subject::File)
-            .with(e.to_string())
-    })?;
-    if l.lock_hash != h {
-        return Err(cx.err("invalid lock hash", Subject::File).with(format!(
-            "file has {}, computed 0x{}",
-            show_hex(&l.lock_hash),
-            hex::encode(h)
-        )));
-    }
-    Ok(())
+    let lock = HashCheck {
+        cannot: "cannot compute lock hash",
+        invalid: "invalid lock hash",
+    };
+    lock.check(cx, &l.lock_hash, l.lock_hash())
 }

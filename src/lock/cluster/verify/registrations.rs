@@ -7,9 +7,7 @@ use crate::lock::eth::signing;
 use crate::lock::identity::k1;
 
 pub(super) fn builder_registrations(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
-    let mut batch = Batch::default();
-    let structural = registration_items(cx, l, &mut batch);
-    batch.finish(structural)
+    Batch::run(|batch| registration_items(cx, l, batch))
 }
 
 pub(super) fn registration_items(cx: Ctx, l: &Lock, batch: &mut Batch) -> Result<(), VerifyError> {
