@@ -72,13 +72,13 @@ fn huge_deposit_amount_is_refused_not_wrapped() {
 fn absurd_validator_count_is_refused_before_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let enrs = enrs(dir.path(), 4);
-    for n in ["10001", "18446744073709551615"] {
+    for n in ["65537", "18446744073709551615"] {
         let out = create_dkg(dir.path(), &enrs, &["--num-validators", n]);
         assert_eq!(out.status.code(), Some(1), "{n}: {out:?}");
         let err = stderr(&out);
         assert!(
             err.contains(&format!(
-                "{n} validators requested; at most 10000 per cluster"
+                "{n} validators requested; at most 65536 per cluster"
             )),
             "{n}: {err}"
         );

@@ -11,8 +11,9 @@ use crate::lock::cluster::version::Version;
 
 /// Maximum operators (SSZ list limit).
 const MAX_OPERATORS: u64 = 256;
-/// Maximum validators in v1.3+ layouts.
-const MAX_VALIDATORS: u64 = 65536;
+/// Maximum validators in v1.3+ layouts (SSZ list limit): no cluster can
+/// have more, since its definition would have no hash.
+pub(crate) const MAX_VALIDATORS: u64 = 65536;
 /// Maximum signatures in a v1.11 signature list.
 const MAX_K1_SIGS: u64 = 32;
 

@@ -128,10 +128,11 @@ pub(super) fn pick<'a>(
     }
 }
 
-/// Most validators one cluster may be created with. Far above real clusters,
-/// and what the p2p message bounds are sized for; it keeps an absurd count from
-/// aborting the process on allocation.
-pub const MAX_VALIDATORS: usize = 10_000;
+/// Most validators one cluster may be created with: the SSZ list limit of
+/// charon's definition hash, so any definition charon can hash can be created.
+/// Every p2p message bound is derived from the definition's own count; the cap
+/// keeps an absurd count from aborting the process on allocation.
+pub const MAX_VALIDATORS: usize = crate::lock::cluster::hash::MAX_VALIDATORS as usize;
 
 /// Validates the options and returns the threshold to use.
 pub fn check_options(o: &CreateOptions) -> Result<usize, CreateError> {
