@@ -547,6 +547,43 @@ fn relay_only_nodes_never_dial_each_other_and_still_finish() {
     }
 }
 
+/// A relay-only ceremony too large for the relay's circuits (ours allow
+/// 64 MiB) is refused once the reservation states the limit: each node says
+/// why and what to do, long before its 10-minute timeout, with nothing written.
+#[test]
+fn a_relay_only_ceremony_too_large_for_the_relays_circuits_is_refused_at_once() {
+    let c = cluster(4, 30_000, "v1.10.0", &[]);
+    let relay = Relay::start(Path::new(EXE), &c.root.join("relay")).unwrap();
+    let mut nodes = run_nodes(&c, &relay, &[0, 1, 2, 3], "10m", &["--p2p-relay-only"]);
+    let waited = wait_all(&mut nodes, Duration::from_secs(180));
+    for n in &nodes {
+        let log = n.log_text();
+        assert!(
+            waited.is_ok() && n.status.is_some_and(|s| !s.success()),
+            "node {} did not refuse the ceremony on its own: {:?}\n{log}",
+            n.index,
+            n.status
+        );
+        for part in [
+            "relay-only ceremony needs about",
+            "resets circuits after 64 MiB",
+            "drop --p2p-relay-only",
+        ] {
+            assert!(
+                log.contains(part),
+                "node {}: no {part:?} in\n{log}",
+                n.index
+            );
+        }
+        assert!(
+            outputs(&c.nodes[n.index]).is_empty(),
+            "node {} wrote {:?}",
+            n.index,
+            outputs(&c.nodes[n.index])
+        );
+    }
+}
+
 /// Waits until every node's log shows `marker`.
 fn wait_all_logged(nodes: &[NodeRun], marker: &str) {
     let start = std::time::Instant::now();

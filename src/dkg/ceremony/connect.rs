@@ -22,6 +22,29 @@ pub(super) async fn all_peers(
     Ok(Connected(()))
 }
 
+/// With every byte on the relay, refuses a ceremony the relays' circuits
+/// cannot carry as soon as their reservations state a limit, rather than
+/// after minutes of work when a relay resets a circuit. A relay without a
+/// stated limit, or any relay with room, lets it go ahead.
+fn check_relay_budget(cx: &Session<'_>) -> Result<(), CeremonyError> {
+    let limits = cx.net.host.circuit_limits();
+    if limits.is_empty() || limits.values().any(Option::is_none) {
+        return Ok(());
+    }
+    let Some((relay, limit)) = limits
+        .iter()
+        .filter_map(|(r, l)| Some((r, (*l)?)))
+        .max_by_key(|(_, l)| *l)
+    else {
+        return Ok(());
+    };
+    let def = &cx.checked.definition;
+    let validators = usize::try_from(def.num_validators).unwrap_or(usize::MAX);
+    let threshold = usize::try_from(def.threshold).unwrap_or(usize::MAX);
+    crate::dkg::relay_budget::check(&relay.to_string(), limit, validators, threshold)?;
+    Ok(())
+}
+
 async fn await_connected(
     cx: &Session<'_>,
     clients: &[Arc<SyncClient>],
@@ -37,6 +60,9 @@ async fn await_connected(
     loop {
         if let Some(e) = cx.sync.error() {
             return Err(CeremonyError::Sync(e.to_string()));
+        }
+        if cx.cfg.relay_only {
+            check_relay_budget(cx)?;
         }
         let server_seen = cx.sync.connected_peers();
         let mut missing: Vec<usize> = Vec::new();

@@ -12,6 +12,9 @@ pub enum CeremonyError {
     /// Local set-up failed (keys, definition, host).
     #[error("{0}")]
     Setup(String),
+    /// A relay-only ceremony too large for the relay's circuits.
+    #[error(transparent)]
+    RelayBudget(#[from] crate::dkg::relay_budget::OverBudget),
     /// Peers did not all connect in time.
     #[error("peers did not connect within {timeout:?}: missing operator(s) {missing}")]
     Connect {

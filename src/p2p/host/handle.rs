@@ -1,6 +1,6 @@
 //! The handle the ceremony holds to a running host.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -29,6 +29,7 @@ pub struct Host {
     connected: watch::Receiver<BTreeSet<PeerId>>,
     relays: watch::Receiver<BTreeSet<PeerId>>,
     reservations: watch::Receiver<BTreeSet<PeerId>>,
+    circuit_limits: watch::Receiver<BTreeMap<PeerId, Option<u64>>>,
     listen_addrs: watch::Receiver<Vec<Multiaddr>>,
     events: broadcast::Sender<PeerEvent>,
     addresses: Addresses,
@@ -105,6 +106,7 @@ impl Host {
         let (connected_tx, connected) = watch::channel(BTreeSet::new());
         let (relays_tx, relays) = watch::channel(BTreeSet::new());
         let (reservations_tx, reservations) = watch::channel(BTreeSet::new());
+        let (circuit_limits_tx, circuit_limits) = watch::channel(BTreeMap::new());
         let (listen_tx, listen_addrs) = watch::channel(Vec::new());
         let (events, _) = broadcast::channel(256);
         let runner = Runner {
@@ -130,6 +132,7 @@ impl Host {
             connected_tx,
             relays_tx,
             reservations_tx,
+            circuit_limits_tx,
             listen_tx,
             listen_ids: HashSet::new(),
             events: events.clone(),
@@ -144,6 +147,7 @@ impl Host {
             connected,
             relays,
             reservations,
+            circuit_limits,
             listen_addrs,
             events,
             addresses,
@@ -305,6 +309,13 @@ impl Host {
     /// A watch of the relays on which a circuit reservation is active.
     pub fn watch_reservations(&self) -> watch::Receiver<BTreeSet<PeerId>> {
         self.reservations.clone()
+    }
+
+    /// The data limit (bytes per circuit direction, `None` if unstated) of
+    /// every relay that has accepted a reservation: what a relay-only
+    /// ceremony can push through one circuit.
+    pub fn circuit_limits(&self) -> BTreeMap<PeerId, Option<u64>> {
+        self.circuit_limits.borrow().clone()
     }
 
     /// The local listen addresses (including relay circuit addresses).

@@ -1,7 +1,7 @@
 //! The swarm task: its state, command loop, listening, dialing and relay
 //! reservations.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -70,6 +70,9 @@ pub(super) struct Runner {
     pub(super) connected_tx: watch::Sender<BTreeSet<PeerId>>,
     pub(super) relays_tx: watch::Sender<BTreeSet<PeerId>>,
     pub(super) reservations_tx: watch::Sender<BTreeSet<PeerId>>,
+    /// Relay -> bytes per circuit direction its reservation allows (`None`:
+    /// no data limit stated).
+    pub(super) circuit_limits_tx: watch::Sender<BTreeMap<PeerId, Option<u64>>>,
     pub(super) listen_tx: watch::Sender<Vec<Multiaddr>>,
     pub(super) listen_ids: HashSet<libp2p::core::transport::ListenerId>,
     pub(super) events: broadcast::Sender<PeerEvent>,

@@ -163,12 +163,16 @@ impl Runner {
                 relay::client::Event::ReservationReqAccepted {
                     relay_peer_id,
                     renewal,
-                    ..
+                    limit,
                 },
             )) => {
                 if !renewal {
                     tracing::info!(relay = %relay_peer_id, "Relay reservation accepted");
                 }
+                let data = limit.and_then(|l| l.data_in_bytes());
+                self.circuit_limits_tx.send_modify(|l| {
+                    l.insert(relay_peer_id, data);
+                });
                 self.relay_backoff.remove(&relay_peer_id);
                 self.reservations_tx.send_modify(|r| {
                     r.insert(relay_peer_id);
