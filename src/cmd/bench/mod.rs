@@ -359,10 +359,18 @@ fn ceremony(
     let wall = start.elapsed().as_secs_f64();
     for n in &nodes {
         if !n.status.is_some_and(|s| s.success()) {
+            let status = n
+                .status
+                .map_or("no exit status".to_string(), |s| s.to_string());
+            let log = n.log_text();
+            let reason = log
+                .lines()
+                .rev()
+                .find(|l| l.contains(" ERROR "))
+                .map_or(String::new(), |l| format!(": {}", l.trim()));
             return Err(format!(
-                "node {} failed ({:?}); log: {}",
+                "node {} failed ({status}){reason}; log: {}",
                 n.index,
-                n.status,
                 n.log.display()
             ));
         }
