@@ -749,3 +749,62 @@ fn http_get(url: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// charon's relay states its 32 MiB circuit limit in every reservation; a
+/// relay-only ceremony that cannot fit (30,000 validators need about 69 MiB
+/// per circuit direction) is refused by each of our nodes within seconds,
+/// naming the limit and the ways out, with nothing written.
+#[test]
+fn v1_11_a_relay_only_ceremony_too_large_for_charons_relay_is_refused_at_once() {
+    let _serial = serial();
+    let case = Case {
+        version: Charon::V1_11,
+        by_peer_order: [Rust, Rust, Rust, Rust],
+        definition_by: By::Us,
+        relay_by: By::Charon,
+        validators: 30_000,
+        compounding: false,
+    };
+    let s = setup(&case);
+    let relay = relay(&case, &s);
+    let mut nodes: Vec<NodeRun> = (0..4)
+        .map(|i| {
+            let opts = NodeOptions {
+                definition: s.definition.clone(),
+                relay_url: relay.url.clone(),
+                timeout: "10m".into(),
+                extra_args: vec![
+                    "--compat".into(),
+                    case.version.compat(),
+                    "--p2p-relay-only".into(),
+                ],
+                env: Vec::new(),
+            };
+            start_node(Path::new(EXE), i, &s.nodes[i], &opts).unwrap()
+        })
+        .collect();
+    let waited = wait_all(&mut nodes, Duration::from_secs(120));
+    let all = describe(&s, &nodes, &s.root.join("relay/relay.log"));
+    assert!(waited.is_ok(), "nodes did not stop on their own: {all}");
+    for n in &nodes {
+        assert!(
+            n.status.is_some_and(|st| !st.success()),
+            "node {} did not refuse: {all}",
+            n.index
+        );
+        let log = n.log_text();
+        for part in [
+            "relay-only ceremony needs about",
+            "resets circuits after 32 MiB",
+            "drop --p2p-relay-only",
+            "ceremonies of at most",
+        ] {
+            assert!(
+                log.contains(part),
+                "node {}: no {part:?} in\n{log}",
+                n.index
+            );
+        }
+        assert_wrote_nothing(n);
+    }
+}
