@@ -315,24 +315,7 @@ pub fn deposits_from_lock(
                 path: PathBuf::from("cluster-lock.json"),
                 reason: format!("validator {i} deposit {j}: {field} is {len} bytes"),
             };
-            out.push(DepositData {
-                pubkey: d
-                    .pubkey
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("pubkey", d.pubkey.len()))?,
-                withdrawal_credentials: d
-                    .withdrawal_credentials
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("withdrawal_credentials", d.withdrawal_credentials.len()))?,
-                amount: d.amount,
-                signature: d
-                    .signature
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("signature", d.signature.len()))?,
-            });
+            out.push(DepositData::try_from(d).map_err(|e| bad(e.field, e.len))?);
         }
     }
     Ok(out)
