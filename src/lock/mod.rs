@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod eth;
 pub mod identity;
 pub mod keystore;
+mod newfile;
 mod parallel;
 
 pub use cluster::{

@@ -7,6 +7,7 @@ use crate::frost::bls::{self, PublicKey, SecretKey, Signature};
 use crate::lock::eth::consensus::{self, ConsensusError, Root};
 pub use crate::lock::eth::consensus::{DepositData, DepositMessage};
 use crate::lock::eth::network::Network;
+use crate::lock::newfile::write_new_file_atomic;
 
 /// One gwei-denominated ether.
 pub const GWEI_PER_ETH: u64 = 1_000_000_000;
@@ -439,7 +440,7 @@ pub fn write_deposit_files(
     }
     let mut written = Vec::with_capacity(rendered.len());
     for (path, bytes) in rendered {
-        if let Err(e) = write_new_file(&path, &bytes, 0o444) {
+        if let Err(e) = write_deposit_file(&path, &bytes, 0o444) {
             for p in &written {
                 let _ = std::fs::remove_file(p);
             }
@@ -450,42 +451,20 @@ pub fn write_deposit_files(
     Ok(written)
 }
 
-/// Writes `bytes` to a new file at `path` with `mode`, atomically: the data
-/// goes to a hidden temporary file that is then hard-linked into place, so a
-/// reader never sees a partial file and an existing file is never replaced.
-pub(crate) fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DepositError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-
-    let io = |action, source| DepositError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| io("create", e))?;
-        f.write_all(bytes).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("sync", e))?;
-        std::fs::hard_link(&tmp, path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                DepositError::Exists(path.to_path_buf())
-            } else {
-                io("link", e)
+/// Writes one deposit file with [`write_new_file_atomic`]; an existing file
+/// is [`DepositError::Exists`].
+fn write_deposit_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DepositError> {
+    write_new_file_atomic(path, bytes, mode).map_err(|(action, source)| {
+        if action == "link" && source.kind() == std::io::ErrorKind::AlreadyExists {
+            DepositError::Exists(path.to_path_buf())
+        } else {
+            DepositError::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
             }
-        })
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+        }
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -205,7 +205,7 @@ pub fn write_cluster(
 }
 
 pub(super) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CreateError> {
-    crate::lock::keystore::files::write_new_file(path, bytes, mode).map_err(|(action, source)| {
+    crate::lock::newfile::write_new_file(path, bytes, mode).map_err(|(action, source)| {
         CreateError::Io {
             action,
             path: path.to_path_buf(),
