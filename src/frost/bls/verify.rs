@@ -20,15 +20,20 @@ pub fn verify(pk: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), BlsErro
     }
 }
 
-/// Aggregates signatures by point addition.
-pub fn aggregate(sigs: &[Signature]) -> Result<Signature, BlsError> {
-    if sigs.is_empty() {
+/// Decodes every item of a non-empty list into its blst form.
+fn parse_all<T: Copy, B>(
+    items: &[T],
+    to_blst: impl Fn(T) -> Result<B, BlsError>,
+) -> Result<Vec<B>, BlsError> {
+    if items.is_empty() {
         return Err(BlsError::Empty);
     }
-    let parsed = sigs
-        .iter()
-        .map(|s| s.to_blst())
-        .collect::<Result<Vec<_>, _>>()?;
+    items.iter().map(|&t| to_blst(t)).collect()
+}
+
+/// Aggregates signatures by point addition.
+pub fn aggregate(sigs: &[Signature]) -> Result<Signature, BlsError> {
+    let parsed = parse_all(sigs, |s| s.to_blst())?;
     let refs: Vec<&min_pk::Signature> = parsed.iter().collect();
     let agg = min_pk::AggregateSignature::aggregate(&refs, false)
         .map_err(|_| BlsError::Encoding { what: "signature" })?;
@@ -41,13 +46,7 @@ pub fn fast_aggregate_verify(
     msg: &[u8],
     sig: &Signature,
 ) -> Result<(), BlsError> {
-    if pks.is_empty() {
-        return Err(BlsError::Empty);
-    }
-    let parsed = pks
-        .iter()
-        .map(|p| p.to_blst())
-        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = parse_all(pks, |p| p.to_blst())?;
     let refs: Vec<&min_pk::PublicKey> = parsed.iter().collect();
     let sig = sig.to_blst()?;
     match sig.fast_aggregate_verify(true, msg, DST_POP, &refs) {
