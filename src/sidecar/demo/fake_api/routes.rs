@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::state::{Shared, err, lower};
 use crate::sidecar::api::TERMS_AND_CONDITIONS_HASH;
-use crate::sidecar::defn;
+use crate::sidecar::defn::{self, Eip712Message};
 use crate::sidecar::select::{config_hash, newest_first, text};
 
 /// Every endpoint, behind the fault-injection layer.
@@ -203,8 +203,9 @@ async fn accept_definition(
         let Ok(chain) = defn::chain_id(text(def, "fork_version")) else {
             return err(StatusCode::BAD_REQUEST, "Invalid fork version");
         };
-        let signer_cfg = defn::recover_operator_config_hash(&config_sig, &want, chain);
-        let signer_enr = defn::recover_enr(&enr_sig, &enr, chain);
+        let signer_cfg =
+            defn::recover_signer(&config_sig, Eip712Message::OperatorConfigHash(&want, chain));
+        let signer_enr = defn::recover_signer(&enr_sig, Eip712Message::Enr(&enr, chain));
         let ok = matches!((&signer_cfg, &signer_enr), (Ok(a), Ok(b))
             if a.eq_ignore_ascii_case(&address) && b.eq_ignore_ascii_case(&address));
         if !ok {
@@ -255,7 +256,7 @@ async fn create_definition(
     if sh.opts.verify_signatures {
         let chain = defn::chain_id(text(&def, "fork_version"));
         let ok = chain
-            .and_then(|c| defn::recover_creator_config_hash(&sig, &hash, c))
+            .and_then(|c| defn::recover_signer(&sig, Eip712Message::CreatorConfigHash(&hash, c)))
             .is_ok_and(|a| a.eq_ignore_ascii_case(&creator));
         if !ok {
             return err(StatusCode::UNAUTHORIZED, "Signature verification failed");
@@ -288,7 +289,8 @@ async fn accept_terms(
         return err(StatusCode::BAD_REQUEST, "Invalid terms and conditions hash");
     }
     if sh.opts.verify_signatures
-        && !defn::recover_terms(&sig).is_ok_and(|a| a.eq_ignore_ascii_case(&address))
+        && !defn::recover_signer(&sig, Eip712Message::Terms)
+            .is_ok_and(|a| a.eq_ignore_ascii_case(&address))
     {
         return err(StatusCode::UNAUTHORIZED, "Signature verification failed");
     }
