@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A failed write: the action ("create", "write", "sync" or "link") and why.
 pub(crate) type WriteError = (&'static str, std::io::Error);
@@ -38,4 +38,13 @@ pub(crate) fn write_new_file_atomic(
         .and_then(|()| std::fs::hard_link(&tmp, path).map_err(|e| ("link", e)));
     let _ = std::fs::remove_file(&tmp);
     result
+}
+
+/// Removes the files a failed multi-file write already made, so that it
+/// leaves all of its files or none. A file that cannot be removed is left;
+/// the write's own error is the one reported.
+pub(crate) fn remove_written(written: &[PathBuf]) {
+    for p in written {
+        let _ = std::fs::remove_file(p);
+    }
 }

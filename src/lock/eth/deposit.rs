@@ -7,7 +7,7 @@ use crate::frost::bls::{self, PublicKey, SecretKey, Signature};
 use crate::lock::eth::consensus::{self, ConsensusError, Root};
 pub use crate::lock::eth::consensus::{DepositData, DepositMessage};
 use crate::lock::eth::network::Network;
-use crate::lock::newfile::write_new_file_atomic;
+use crate::lock::newfile::{remove_written, write_new_file_atomic};
 
 /// One gwei-denominated ether.
 pub const GWEI_PER_ETH: u64 = 1_000_000_000;
@@ -441,9 +441,7 @@ pub fn write_deposit_files(
     let mut written = Vec::with_capacity(rendered.len());
     for (path, bytes) in rendered {
         if let Err(e) = write_deposit_file(&path, &bytes, 0o444) {
-            for p in &written {
-                let _ = std::fs::remove_file(p);
-            }
+            remove_written(&written);
             return Err(e);
         }
         written.push(path);

@@ -12,7 +12,7 @@ use crate::lock::keystore::format::{
     DEFAULT_PBKDF2_C, Keystore, KeystoreError, Password, decrypt, from_json, normalize_password,
     seal, to_json,
 };
-use crate::lock::newfile::write_new_file;
+use crate::lock::newfile::{remove_written, write_new_file};
 
 /// Options for [`write_keystores_with`].
 #[derive(Debug, Clone, Copy)]
@@ -143,9 +143,7 @@ pub fn write_keystores_with(
             })
             .map(|()| written.push(txt));
         if let Err(e) = res {
-            for p in &written {
-                let _ = std::fs::remove_file(p);
-            }
+            remove_written(&written);
             return Err(e);
         }
         keystores.push(json);
