@@ -106,7 +106,7 @@ pub fn verify_and_combine<R: RngCore + CryptoRng>(
             sigs.push(sig);
         }
         let (set_keys, set_weights) = (keys.get(start..), weights.get(start..));
-        let combined = curve::msm_u128(
+        let combined = curve::msm(
             set_keys.unwrap_or_default(),
             set_weights.unwrap_or_default(),
         )
@@ -122,7 +122,7 @@ pub fn verify_and_combine<R: RngCore + CryptoRng>(
         .zip(sets)
         .map(|(p, set)| (*p, set.msg.0))
         .collect();
-    let sig_sum = curve::g2_msm_u128(&sigs, &weights).map_err(|_| BlsError::Verify)?;
+    let sig_sum = curve::g2_msm(&sigs, &weights).map_err(|_| BlsError::Verify)?;
     if !curve::pairing_check_hashed(&hashed, &sig_sum.to_affine()) {
         let mut position = 0;
         for set in sets {

@@ -114,7 +114,7 @@ pub fn verify_batch<R: RngCore + CryptoRng>(
     }
     let mut combined = Vec::with_capacity(groups.len());
     for (g_pks, g_w) in groups.values() {
-        let p = curve::msm_u128(g_pks, g_w).map_err(|_| BlsError::Verify)?;
+        let p = curve::msm(g_pks, g_w).map_err(|_| BlsError::Verify)?;
         combined.push(p);
     }
     let affine = G1::batch_to_affine(&combined);
@@ -123,7 +123,7 @@ pub fn verify_batch<R: RngCore + CryptoRng>(
         .zip(groups.keys())
         .map(|(p, m)| (*p, *m))
         .collect();
-    let sig_sum = curve::g2_msm_u128(&sigs, &weights).map_err(|_| BlsError::Verify)?;
+    let sig_sum = curve::g2_msm(&sigs, &weights).map_err(|_| BlsError::Verify)?;
     if curve::pairing_check(&terms, &sig_sum.to_affine(), DST_POP) {
         return Ok(());
     }

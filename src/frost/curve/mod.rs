@@ -27,7 +27,7 @@ mod tests;
 pub use error::CurveError;
 pub use g1::{G1, G1Affine};
 pub use g2::{G2, G2Affine, hash_to_g2, pairing_check, pairing_check_hashed};
-pub use msm::{g2_msm, g2_msm_u128, msm, msm_u128};
+pub use msm::{MsmScalar, g2_msm, msm};
 pub use scalar::{
     KRYPTOLOGY_SCALAR_DST, Scalar, batch_invert, eval_poly, lagrange_coefficients_at_zero,
 };
