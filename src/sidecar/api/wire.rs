@@ -72,29 +72,21 @@ mod tests {
 
     #[test]
     fn page_parsing() {
-        let p = parse_page(
-            json!({"cluster_definitions": [{"a":1}], "total_count": 21, "total_pages": 3}),
-            "w",
-            "u",
-        )
-        .unwrap();
+        let page = |v| parse_page(v, "w", "u").unwrap();
+        let p =
+            page(json!({"cluster_definitions": [{"a":1}], "total_count": 21, "total_pages": 3}));
         assert_eq!(p.definitions.len(), 1);
         assert_eq!(p.total_pages, Some(3));
         assert_eq!(p.has_next, None);
-        let p = parse_page(
-            json!({"cluster_definitions": [], "next_page": null}),
-            "w",
-            "u",
-        )
-        .unwrap();
-        assert_eq!(p.has_next, Some(false));
-        let p = parse_page(
-            json!({"cluster_definitions": [], "has_next_page": true}),
-            "w",
-            "u",
-        )
-        .unwrap();
-        assert_eq!(p.has_next, Some(true));
+        for (v, has_next) in [
+            (json!({"cluster_definitions": [], "next_page": null}), false),
+            (
+                json!({"cluster_definitions": [], "has_next_page": true}),
+                true,
+            ),
+        ] {
+            assert_eq!(page(v).has_next, Some(has_next));
+        }
         for bad in [
             json!([]),
             json!({}),
