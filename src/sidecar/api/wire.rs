@@ -1,5 +1,6 @@
 //! The API's listing page format and path encoding.
 
+use reqwest::Method;
 use serde_json::Value;
 
 use super::error::ApiError;
@@ -62,6 +63,46 @@ pub(super) fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+/// One Obol API call: what is sent, and `what` names it in errors and logs.
+pub(super) struct Call<'a> {
+    pub(super) method: Method,
+    pub(super) path: &'a str,
+    pub(super) body: Option<&'a Value>,
+    /// Sent as `Authorization: Bearer` (the API's signatures travel so).
+    pub(super) bearer: Option<&'a str>,
+    pub(super) what: &'a str,
+}
+
+impl<'a> Call<'a> {
+    /// `GET path`.
+    pub(super) fn get(path: &'a str, what: &'a str) -> Self {
+        Call {
+            method: Method::GET,
+            path,
+            body: None,
+            bearer: None,
+            what,
+        }
+    }
+
+    /// `method path` with a JSON body signed by `signature`.
+    pub(super) fn signed(
+        method: Method,
+        path: &'a str,
+        body: &'a Value,
+        signature: &'a str,
+        what: &'a str,
+    ) -> Self {
+        Call {
+            method,
+            path,
+            body: Some(body),
+            bearer: Some(signature),
+            what,
+        }
+    }
 }
 
 #[cfg(test)]
