@@ -58,8 +58,7 @@ pub(super) async fn generate(
     round1: UnboundedReceiver<Delivery>,
     round2: UnboundedReceiver<Delivery>,
 ) -> Result<Keys, CeremonyError> {
-    cx.barrier(1).await?;
-    let cx = &*cx;
+    let cx = cx.enter(1).await?;
     let shares = cx.guarded(1, frost(cx, round1, round2)).await?;
     cx.metrics.set_validators_done(shares.len());
     Ok(Keys { shares })

@@ -44,8 +44,7 @@ pub(super) async fn deposit_data(
     cx: &mut Session<'_>,
     keys: Keys,
 ) -> Result<Deposited, CeremonyError> {
-    cx.barrier(2).await?;
-    let cx = &*cx;
+    let cx = cx.enter(2).await?;
     let deposits = cx.guarded(2, deposits(cx, &keys.shares)).await?;
     Ok(Deposited { keys, deposits })
 }
@@ -55,8 +54,7 @@ pub(super) async fn builder_registrations(
     cx: &mut Session<'_>,
     step2: Deposited,
 ) -> Result<Registered, CeremonyError> {
-    cx.barrier(3).await?;
-    let cx = &*cx;
+    let cx = cx.enter(3).await?;
     let Deposited { keys, deposits } = step2;
     let registrations = cx.guarded(3, registrations(cx, &keys.shares)).await?;
     Ok(Registered {
@@ -71,8 +69,7 @@ pub(super) async fn lock_hash(
     cx: &mut Session<'_>,
     step3: Registered,
 ) -> Result<SignedLock, CeremonyError> {
-    cx.barrier(4).await?;
-    let cx = &*cx;
+    let cx = cx.enter(4).await?;
     let Registered {
         keys,
         deposits,

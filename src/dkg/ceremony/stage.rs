@@ -54,8 +54,7 @@ pub(super) async fn verify_and_stage(
     step5: EndorsedLock,
     keystores: PendingKeystores,
 ) -> Result<Staged, CeremonyError> {
-    cx.barrier(6).await?;
-    let cx = &*cx;
+    let cx = cx.enter(6).await?;
     let EndorsedLock {
         lock,
         lock_hash,
