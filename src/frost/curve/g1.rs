@@ -8,8 +8,8 @@ use blst::{
     blst_sk_to_pk_in_g1,
 };
 
-use super::blst_out;
 use super::error::CurveError;
+use super::ffi::blst_out;
 use super::scalar::Scalar;
 
 point_types! {

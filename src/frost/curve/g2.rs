@@ -8,8 +8,8 @@ use blst::{
 };
 use zeroize::Zeroize;
 
-use super::blst_out;
 use super::error::CurveError;
+use super::ffi::blst_out;
 use super::g1::G1Affine;
 use super::scalar::Scalar;
 

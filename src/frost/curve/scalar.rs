@@ -9,8 +9,8 @@ use blst::{
 use rand::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::blst_out;
 use super::error::CurveError;
+use super::ffi::blst_out;
 
 /// Domain separation tag of kryptology's BLS12-381 hash-to-scalar (note: no
 /// `G1_` and no suite suffix).
