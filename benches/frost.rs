@@ -183,7 +183,7 @@ fn floor(c: &mut Criterion) {
             .collect();
         g.throughput(Throughput::Elements(size as u64));
         g.bench_function(BenchmarkId::new("g1_msm_128bit", size), |b| {
-            b.iter(|| black_box(curve::msm_u128(&aff, &w).unwrap()))
+            b.iter(|| black_box(curve::msm(&aff, &w).unwrap()))
         });
     }
     g.finish();

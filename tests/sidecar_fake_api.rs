@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use charon_dkg_sidecar::sidecar::accept::OperatorSigner;
 use charon_dkg_sidecar::sidecar::api::{ApiError, ObolApi, PublishOutcome, RetryPolicy};
-use charon_dkg_sidecar::sidecar::defn;
+use charon_dkg_sidecar::sidecar::defn::{self, Eip712Message};
 use charon_dkg_sidecar::sidecar::fake_api::{FakeApi, FakeApiOptions};
 use charon_dkg_sidecar::sidecar::fixture::{ClusterFixture, OperatorFixture};
 use serde_json::{Value, json};
@@ -174,7 +174,11 @@ async fn acceptance_is_checked_like_the_real_api() {
     let cl = client(&api);
     // Creating requires the creator's T&C.
     let chain = 560_048;
-    let sig = defn::sign_creator_config_hash(&c.creator, &c.config_hash(), chain).unwrap();
+    let sig = defn::sign_message(
+        &c.creator,
+        Eip712Message::CreatorConfigHash(&c.config_hash(), chain),
+    )
+    .unwrap();
     let e = cl.create_definition(&c.definition, &sig).await.unwrap_err();
     assert_eq!(e.status(), Some(401), "{e}");
     assert!(e.to_string().contains("Missing t&c signature"));

@@ -14,8 +14,8 @@ use crate::lock::datadir::{self, DataDirError};
 use crate::lock::network::NetworkSet;
 use crate::lock::verify::{verify_definition_deferred, verify_lock_deferred};
 use crate::lock::{
-    Definition, Lock, ParseError, PendingContractSignatures, VerifyOptions, verify_definition,
-    verify_lock,
+    Definition, Lock, ParseError, PendingContractSignatures, VerifyError, VerifyOptions,
+    verify_definition, verify_lock,
 };
 
 /// Largest file `verify` reads; real locks with thousands of validators are a
@@ -91,10 +91,10 @@ pub fn check(args: &Args) -> Outcome {
     };
     let client = client.as_ref();
     if let Some(p) = &args.lock {
-        return check_lock(p, &opts, client);
+        return check_file(p, "lock", &opts, client);
     }
     if let Some(p) = &args.definition {
-        return check_definition(p, &opts, client);
+        return check_file(p, "definition", &opts, client);
     }
     if let Some(p) = &args.data_dir {
         return check_data_dir(p, &opts, client);
@@ -151,51 +151,33 @@ fn check_contracts(
     })
 }
 
-/// The plain verification, or with a client the deferred one followed by
-/// the contract checks.
-fn verified<T>(
+/// `file`'s plain verification, or with a client the deferred one followed
+/// by the contract checks.
+fn verified<F>(
     client: Option<&ExecutionClient>,
-    plain: impl FnOnce() -> Result<(), T>,
-    deferred: impl FnOnce() -> Result<PendingContractSignatures, T>,
-    rejected: impl FnOnce(T) -> Outcome,
+    file: &F,
+    opts: &VerifyOptions,
+    plain: fn(&F, &VerifyOptions) -> Result<(), VerifyError>,
+    deferred: fn(&F, &VerifyOptions) -> Result<PendingContractSignatures, VerifyError>,
 ) -> Result<(), Outcome> {
+    let rejected = |e: VerifyError| Outcome::Rejected(e.to_string());
     match client {
-        None => plain().map_err(rejected),
-        Some(c) => check_contracts(c, deferred().map_err(rejected)?),
+        None => plain(file, opts).map_err(rejected),
+        Some(c) => check_contracts(c, deferred(file, opts).map_err(rejected)?),
     }
 }
 
-fn check_lock(path: &Path, opts: &VerifyOptions, client: Option<&ExecutionClient>) -> Outcome {
-    let bytes = match read_limited(path) {
-        Ok(b) => b,
-        Err(e) => return Outcome::Unusable(e),
-    };
-    let lock = match Lock::from_json(&bytes) {
-        Ok(l) => l,
-        Err(e) => return parse_outcome(path, "lock", e),
-    };
-    let res = verified(
-        client,
-        || verify_lock(&lock, opts),
-        || verify_lock_deferred(&lock, opts),
-        |e| Outcome::Rejected(e.to_string()),
-    );
-    match res {
-        Ok(()) => Outcome::Accepted(format!(
-            "lock accepted: {} ({}), {} validators, {} operators, threshold {}, lock hash 0x{}",
-            display_name(&lock.definition),
-            lock.definition.version,
-            lock.validators.len(),
-            lock.definition.operators.len(),
-            lock.definition.threshold,
-            hex::encode(&lock.lock_hash)
-        )),
-        Err(o) => o,
-    }
+/// A parsed `--lock` or `--definition` file.
+enum ClusterFile {
+    Lock(Lock),
+    Definition(Definition),
 }
 
-fn check_definition(
+/// Reads, parses and verifies a lock (`kind` "lock") or a definition
+/// ("definition"); both are summed up in the same words.
+fn check_file(
     path: &Path,
+    kind: &str,
     opts: &VerifyOptions,
     client: Option<&ExecutionClient>,
 ) -> Outcome {
@@ -203,25 +185,45 @@ fn check_definition(
         Ok(b) => b,
         Err(e) => return Outcome::Unusable(e),
     };
-    let def = match Definition::from_json(&bytes) {
-        Ok(d) => d,
-        Err(e) => return parse_outcome(path, "definition", e),
+    let parsed = if kind == "lock" {
+        Lock::from_json(&bytes).map(ClusterFile::Lock)
+    } else {
+        Definition::from_json(&bytes).map(ClusterFile::Definition)
     };
-    let res = verified(
-        client,
-        || verify_definition(&def, opts),
-        || verify_definition_deferred(&def, opts),
-        |e| Outcome::Rejected(e.to_string()),
-    );
+    let file = match parsed {
+        Ok(f) => f,
+        Err(e) => return parse_outcome(path, kind, e),
+    };
+    let (res, def, validators, hash_name, hash) = match &file {
+        ClusterFile::Lock(l) => (
+            verified(client, l, opts, verify_lock, verify_lock_deferred),
+            &l.definition,
+            l.validators.len() as u64,
+            "lock",
+            &l.lock_hash,
+        ),
+        ClusterFile::Definition(d) => (
+            verified(
+                client,
+                d,
+                opts,
+                verify_definition,
+                verify_definition_deferred,
+            ),
+            d,
+            d.num_validators,
+            "config",
+            &d.config_hash,
+        ),
+    };
     match res {
         Ok(()) => Outcome::Accepted(format!(
-            "definition accepted: {} ({}), {} validators, {} operators, threshold {}, config hash 0x{}",
-            display_name(&def),
+            "{kind} accepted: {} ({}), {validators} validators, {} operators, threshold {}, {hash_name} hash 0x{}",
+            display_name(def),
             def.version,
-            def.num_validators,
             def.operators.len(),
             def.threshold,
-            hex::encode(&def.config_hash)
+            hex::encode(hash)
         )),
         Err(o) => o,
     }

@@ -170,47 +170,62 @@ pub enum FrostError {
 impl FrostError {
     /// The validator index the error is about, if any.
     pub fn validator(&self) -> Option<usize> {
-        match self {
-            FrostError::Parameters { .. } => None,
-            FrostError::MixedParameters { validator }
-            | FrostError::MissingBcast { validator, .. }
-            | FrostError::MissingShare { validator, .. }
-            | FrostError::UnknownPeer { validator, .. }
-            | FrostError::OwnBcastMismatch { validator, .. }
-            | FrostError::CommitmentCount { validator, .. }
-            | FrostError::Commitment { validator, .. }
-            | FrostError::ProofScalar { validator, .. }
-            | FrostError::ZeroChallenge { validator, .. }
-            | FrostError::Proof { validator, .. }
-            | FrostError::ShareRecipient { validator, .. }
-            | FrostError::ShareValue { validator, .. }
-            | FrostError::ZeroShare { validator, .. }
-            | FrostError::Share { validator, .. }
-            | FrostError::Round2Mismatch { validator, .. }
-            | FrostError::Degenerate { validator, .. } => Some(*validator),
-        }
+        self.subject().0
     }
 
     /// The peer share index the error blames, if any.
     pub fn peer(&self) -> Option<u32> {
+        self.subject().1
+    }
+
+    /// (validator, peer): one list of which variant names which.
+    fn subject(&self) -> (Option<usize>, Option<u32>) {
         match self {
-            FrostError::Parameters { .. }
-            | FrostError::MixedParameters { .. }
-            | FrostError::Degenerate { .. } => None,
-            FrostError::MissingBcast { peer, .. }
-            | FrostError::MissingShare { peer, .. }
-            | FrostError::UnknownPeer { peer, .. }
-            | FrostError::OwnBcastMismatch { peer, .. }
-            | FrostError::CommitmentCount { peer, .. }
-            | FrostError::Commitment { peer, .. }
-            | FrostError::ProofScalar { peer, .. }
-            | FrostError::ZeroChallenge { peer, .. }
-            | FrostError::Proof { peer, .. }
-            | FrostError::ShareRecipient { peer, .. }
-            | FrostError::ShareValue { peer, .. }
-            | FrostError::ZeroShare { peer, .. }
-            | FrostError::Share { peer, .. }
-            | FrostError::Round2Mismatch { peer, .. } => Some(*peer),
+            FrostError::Parameters { .. } => (None, None),
+            FrostError::MixedParameters { validator }
+            | FrostError::Degenerate { validator, .. } => (Some(*validator), None),
+            FrostError::MissingBcast {
+                validator, peer, ..
+            }
+            | FrostError::MissingShare {
+                validator, peer, ..
+            }
+            | FrostError::UnknownPeer {
+                validator, peer, ..
+            }
+            | FrostError::OwnBcastMismatch {
+                validator, peer, ..
+            }
+            | FrostError::CommitmentCount {
+                validator, peer, ..
+            }
+            | FrostError::Commitment {
+                validator, peer, ..
+            }
+            | FrostError::ProofScalar {
+                validator, peer, ..
+            }
+            | FrostError::ZeroChallenge {
+                validator, peer, ..
+            }
+            | FrostError::Proof {
+                validator, peer, ..
+            }
+            | FrostError::ShareRecipient {
+                validator, peer, ..
+            }
+            | FrostError::ShareValue {
+                validator, peer, ..
+            }
+            | FrostError::ZeroShare {
+                validator, peer, ..
+            }
+            | FrostError::Share {
+                validator, peer, ..
+            }
+            | FrostError::Round2Mismatch {
+                validator, peer, ..
+            } => (Some(*validator), Some(*peer)),
         }
     }
 }

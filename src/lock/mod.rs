@@ -24,6 +24,7 @@ pub mod cluster;
 pub mod eth;
 pub mod identity;
 pub mod keystore;
+mod newfile;
 mod parallel;
 
 pub use cluster::{
@@ -37,6 +38,6 @@ pub use keystore::pbkdf2;
 pub use contract::{ContractSignature, PendingContractSignatures};
 pub use definition::{Creator, Definition, Operator, ValidatorAddresses};
 pub use error::{HashError, ParseError, Subject, VerifyError};
-pub use lockfile::{BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage};
+pub use lockfile::{BuilderRegistration, DepositRecord, DistValidator, Lock, RegistrationMessage};
 pub use verify::{VerifyOptions, verify_definition, verify_lock};
 pub use version::Version;

@@ -197,45 +197,14 @@ mod tests {
         )
     }
 
-    /// RLP of a list of byte strings (each and all under 256 bytes).
-    fn rlp(items: &[&[u8]]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for it in items {
-            if it.len() >= 56 {
-                body.extend_from_slice(&[0xb8, it.len() as u8]);
-            } else if !matches!(it, [b] if *b < 0x80) {
-                body.push(0x80 + it.len() as u8);
-            }
-            body.extend_from_slice(it);
-        }
-        // Records here are under 256 bytes: one length byte in the long form.
-        let mut out = if body.len() < 56 {
-            vec![0xc0 + body.len() as u8]
-        } else {
-            vec![0xf8, body.len() as u8]
-        };
-        out.extend(body);
-        out
-    }
-
     /// A signed record of `id`, `secp256k1` and `extra` (keys sorted).
     fn signed(extra: &[(&[u8], &[u8])]) -> String {
-        use sha3::{Digest as _, Keccak256};
         let sk = K1Secret::from_bytes(&[7u8; 32]).unwrap();
         let pk = k1::compressed(&sk.public_key());
         let mut kvs: Vec<(&[u8], &[u8])> = vec![(b"id", b"v4"), (b"secp256k1", &pk)];
         kvs.extend_from_slice(extra);
         kvs.sort();
-        let mut content: Vec<&[u8]> = vec![&[]];
-        for (k, v) in &kvs {
-            content.push(k);
-            content.push(v);
-        }
-        let digest: [u8; 32] = Keccak256::digest(rlp(&content)).into();
-        let sig = k1::sign65(&sk, &digest).unwrap();
-        let mut all: Vec<&[u8]> = vec![&sig[..64]];
-        all.extend_from_slice(&content);
-        b64(&rlp(&all))
+        enr::sign_record(&sk, &kvs).unwrap().1
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, ObolApi};
-use super::defn::{self, Definition, SecretKey};
+use super::defn::{self, Definition, Eip712Message, SecretKey};
 use super::identity::{IdentityError, read_secret_key};
 use crate::lock::version::Version;
 
@@ -60,7 +60,7 @@ impl OperatorSigner {
 
     /// Signs the terms and conditions.
     pub fn sign_terms(&self) -> Result<String, defn::DefnError> {
-        defn::sign_terms(&self.key)
+        defn::sign_message(&self.key, Eip712Message::Terms)
     }
 
     /// Builds the `PUT` body and the config signature (the Bearer token) that
@@ -81,10 +81,11 @@ impl OperatorSigner {
                 def.version.as_str()
             )));
         }
-        let config_sig = defn::sign_operator_config_hash(&self.key, &hash, chain)
+        let config_sig =
+            defn::sign_message(&self.key, Eip712Message::OperatorConfigHash(&hash, chain))
+                .map_err(|e| AcceptError::Definition(e.0))?;
+        let enr_sig = defn::sign_message(&self.key, Eip712Message::Enr(enr, chain))
             .map_err(|e| AcceptError::Definition(e.0))?;
-        let enr_sig =
-            defn::sign_enr(&self.key, enr, chain).map_err(|e| AcceptError::Definition(e.0))?;
         let body = json!({
             "address": self.address,
             "enr": enr,
@@ -153,11 +154,14 @@ mod tests {
         }));
         let (body, sig) = s.acceptance(&def, "enr:-abc").unwrap();
         let chain = 560_048;
-        let a = defn::recover_operator_config_hash(&sig, &format!("0x{}", "ab".repeat(32)), chain)
-            .unwrap();
+        let a = defn::recover_signer(
+            &sig,
+            Eip712Message::OperatorConfigHash(&format!("0x{}", "ab".repeat(32)), chain),
+        )
+        .unwrap();
         assert_eq!(a, s.address());
         let enr_sig = body["enr_signature"].as_str().unwrap();
-        let a = defn::recover_enr(enr_sig, "enr:-abc", chain).unwrap();
+        let a = defn::recover_signer(enr_sig, Eip712Message::Enr("enr:-abc", chain)).unwrap();
         assert_eq!(a, s.address());
         assert_eq!(body["version"], json!("v1.10.0"));
         assert_eq!(body["fork_version"], json!("0x10000910"));

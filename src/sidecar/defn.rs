@@ -92,83 +92,51 @@ fn hash_bytes(config_hash: &str) -> Result<Vec<u8>, DefnError> {
     Ok(b)
 }
 
-fn sign(key: &SecretKey, digest: &[u8; 32]) -> Result<String, DefnError> {
-    let mut sig = k1::sign65(key, digest).map_err(|x| e(format!("signing failed: {x}")))?;
+/// An EIP-712 message the sidecar signs or recovers the signer of. Config
+/// hashes are `0x` hex; the `u64` is the network's chain id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eip712Message<'a> {
+    /// `OperatorConfigHash`: an operator approves a definition's config hash.
+    OperatorConfigHash(&'a str, u64),
+    /// `CreatorConfigHash`: the creator publishes a definition.
+    CreatorConfigHash(&'a str, u64),
+    /// `ENR`: an operator vouches for its node's ENR (`enr:-...`).
+    Enr(&'a str, u64),
+    /// The terms and conditions (domain without chain id).
+    Terms,
+}
+
+impl Eip712Message<'_> {
+    fn digest(&self) -> Result<[u8; 32], DefnError> {
+        Ok(match *self {
+            Eip712Message::OperatorConfigHash(hash, chain_id) => {
+                eip712::operator_config_digest(Version::V1_4, &hash_bytes(hash)?, chain_id)
+            }
+            Eip712Message::CreatorConfigHash(hash, chain_id) => {
+                eip712::creator_config_digest(&hash_bytes(hash)?, chain_id)
+            }
+            Eip712Message::Enr(enr, chain_id) => eip712::enr_digest(enr, chain_id),
+            Eip712Message::Terms => eip712::terms_digest(),
+        })
+    }
+}
+
+/// The EIP-712 signature of `msg` (`0x` hex, 65 bytes, V = 27/28).
+pub fn sign_message(key: &SecretKey, msg: Eip712Message<'_>) -> Result<String, DefnError> {
+    let mut sig = k1::sign65(key, &msg.digest()?).map_err(|x| e(format!("signing failed: {x}")))?;
     // Wallet convention (V = 27/28), as the Launchpad sends; charon accepts both.
     sig[64] += 27;
     Ok(format!("0x{}", hex::encode(sig)))
 }
 
-fn recover(sig_hex: &str, digest: &[u8; 32]) -> Result<String, DefnError> {
+/// The address that made `sig_hex`, an EIP-712 signature of `msg`.
+pub fn recover_signer(sig_hex: &str, msg: Eip712Message<'_>) -> Result<String, DefnError> {
+    let digest = &msg.digest()?;
     let t = sig_hex.trim();
     let raw =
         hex::decode(t.strip_prefix("0x").unwrap_or(t)).map_err(|_| e("signature is not hex"))?;
     let pk = k1::recover65(digest, &raw).map_err(|x| e(x.to_string()))?;
     Ok(k1::checksum_address(&k1::address_from_pubkey(&pk)))
-}
-
-/// EIP-712 `OperatorConfigHash` signature (`0x` hex, 65 bytes, V = 27/28).
-pub fn sign_operator_config_hash(
-    key: &SecretKey,
-    config_hash: &str,
-    chain_id: u64,
-) -> Result<String, DefnError> {
-    let d = eip712::operator_config_digest(Version::V1_4, &hash_bytes(config_hash)?, chain_id);
-    sign(key, &d)
-}
-
-/// EIP-712 `CreatorConfigHash` signature.
-pub fn sign_creator_config_hash(
-    key: &SecretKey,
-    config_hash: &str,
-    chain_id: u64,
-) -> Result<String, DefnError> {
-    sign(
-        key,
-        &eip712::creator_config_digest(&hash_bytes(config_hash)?, chain_id),
-    )
-}
-
-/// EIP-712 `ENR` signature.
-pub fn sign_enr(key: &SecretKey, enr: &str, chain_id: u64) -> Result<String, DefnError> {
-    sign(key, &eip712::enr_digest(enr, chain_id))
-}
-
-/// EIP-712 terms-and-conditions signature (domain without chain id).
-pub fn sign_terms(key: &SecretKey) -> Result<String, DefnError> {
-    sign(key, &eip712::terms_digest())
-}
-
-/// The address that made an `OperatorConfigHash` signature.
-pub fn recover_operator_config_hash(
-    sig: &str,
-    config_hash: &str,
-    chain_id: u64,
-) -> Result<String, DefnError> {
-    let d = eip712::operator_config_digest(Version::V1_4, &hash_bytes(config_hash)?, chain_id);
-    recover(sig, &d)
-}
-
-/// The address that made a `CreatorConfigHash` signature.
-pub fn recover_creator_config_hash(
-    sig: &str,
-    config_hash: &str,
-    chain_id: u64,
-) -> Result<String, DefnError> {
-    recover(
-        sig,
-        &eip712::creator_config_digest(&hash_bytes(config_hash)?, chain_id),
-    )
-}
-
-/// The address that made an `ENR` signature.
-pub fn recover_enr(sig: &str, enr: &str, chain_id: u64) -> Result<String, DefnError> {
-    recover(sig, &eip712::enr_digest(enr, chain_id))
-}
-
-/// The address that made a terms-and-conditions signature.
-pub fn recover_terms(sig: &str) -> Result<String, DefnError> {
-    recover(sig, &eip712::terms_digest())
 }
 
 /// The ENR charon writes for a node key (sequence 0, no IP or ports).

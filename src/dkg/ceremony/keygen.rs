@@ -24,6 +24,18 @@ use super::connect::Connected;
 use super::error::CeremonyError;
 use super::session::Session;
 
+/// Logs that a FROST phase finished for `$v` validators, with the seconds
+/// since `$started`: one format for the three phases.
+macro_rules! phase_done {
+    ($v:expr, $started:expr, $msg:literal) => {
+        tracing::info!(
+            validators = $v,
+            elapsed_s = format!("{:.3}", $started.elapsed().as_secs_f64()),
+            $msg
+        )
+    };
+}
+
 /// One validator's key material after FROST.
 pub(super) struct Share {
     pub(super) pubkey: PublicKey,
@@ -46,8 +58,7 @@ pub(super) async fn generate(
     round1: UnboundedReceiver<Delivery>,
     round2: UnboundedReceiver<Delivery>,
 ) -> Result<Keys, CeremonyError> {
-    cx.barrier(1).await?;
-    let cx = &*cx;
+    let cx = cx.enter(1).await?;
     let shares = cx.guarded(1, frost(cx, round1, round2)).await?;
     cx.metrics.set_validators_done(shares.len());
     Ok(Keys { shares })
@@ -76,11 +87,7 @@ async fn frost(
     };
     let round1: Vec<(Round1Bcast, BTreeMap<u32, ShamirShare>)> =
         participants.iter().map(|p| p.round1()).collect();
-    tracing::info!(
-        validators = v,
-        elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()),
-        "FROST round 1 computed"
-    );
+    phase_done!(v, started, "FROST round 1 computed");
 
     let casts = FrostRound1Casts {
         casts: round1
@@ -131,12 +138,7 @@ async fn frost(
         let sends = p2p_msgs.iter().map(|(j, msg)| send_p2p(cx, *j, msg));
         futures::future::try_join_all(sends).await
     };
-    let bcast_r1 = async {
-        cx.bcast
-            .broadcast(cx.net.as_ref(), protocols::MSG_FROST_ROUND1_CAST, &casts)
-            .await
-            .map_err(|e| cx.fail(1, format!("round-1 broadcast: {e}")))
-    };
+    let bcast_r1 = broadcast_casts(cx, protocols::MSG_FROST_ROUND1_CAST, &casts, "round-1");
     let collect_r1 = cx.collect_first(1, &mut r1_rx, "round-1 casts");
     let (_, _, r1_deliveries) = tokio::try_join!(send_shares, bcast_r1, collect_r1)?;
     let p2p = cx
@@ -209,11 +211,7 @@ async fn frost(
             .unwrap_or_else(|| "invalid FROST contribution".into());
         cx.fail(1, format!("{who}: {e}"))
     })?;
-    tracing::info!(
-        validators = v,
-        elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()),
-        "FROST round 2 verified"
-    );
+    phase_done!(v, started, "FROST round 2 verified");
 
     let casts2 = FrostRound2Casts {
         casts: results
@@ -229,12 +227,7 @@ async fn frost(
             })
             .collect(),
     };
-    let bcast_r2 = async {
-        cx.bcast
-            .broadcast(cx.net.as_ref(), protocols::MSG_FROST_ROUND2_CAST, &casts2)
-            .await
-            .map_err(|e| cx.fail(1, format!("round-2 broadcast: {e}")))
-    };
+    let bcast_r2 = broadcast_casts(cx, protocols::MSG_FROST_ROUND2_CAST, &casts2, "round-2");
     let collect_r2 = cx.collect_first(1, &mut r2_rx, "round-2 casts");
     let (_, r2_deliveries) = tokio::try_join!(bcast_r2, collect_r2)?;
     let mut r2: Vec<BTreeMap<u32, Round2Bcast>> = results
@@ -278,12 +271,22 @@ async fn frost(
             prepared,
         });
     }
-    tracing::info!(
-        validators = v,
-        elapsed_s = format!("{:.3}", started.elapsed().as_secs_f64()),
-        "FROST complete: all validators' keys agreed"
-    );
+    phase_done!(v, started, "FROST complete: all validators' keys agreed");
     Ok(out)
+}
+
+/// Broadcasts one FROST round's casts; `round` names it in the error.
+async fn broadcast_casts<M: prost::Message + prost::Name>(
+    cx: &Session<'_>,
+    msg_id: &str,
+    casts: &M,
+    round: &str,
+) -> Result<(), CeremonyError> {
+    cx.bcast
+        .broadcast(cx.net.as_ref(), msg_id, casts)
+        .await
+        .map(|_| ())
+        .map_err(|e| cx.fail(1, format!("{round} broadcast: {e}")))
 }
 
 async fn send_p2p(

@@ -3,8 +3,6 @@
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::frost::bls::PublicKey;
-use crate::lock::lockfile::Lock;
 use crate::lock::version::Version;
 use crate::p2p::bcast::Delivery;
 use crate::p2p::nodesig::NodeSigs;
@@ -15,13 +13,9 @@ use super::error::CeremonyError;
 use super::session::Session;
 use super::signatures::SignedLock;
 
-/// Step 5's result: the lock as it will be written, before verification.
-pub(super) struct EndorsedLock {
-    pub(super) lock: Lock,
-    pub(super) lock_hash: [u8; 32],
-    /// Validator public keys in lock order.
-    pub(super) validators: Vec<PublicKey>,
-}
+/// Step 5's result: the lock as it will be written, before verification;
+/// step 4's lock with the node signatures added (from v1.7).
+pub(super) type EndorsedLock = SignedLock;
 
 /// Step 5, on the lock that step 4 signed.
 pub(super) async fn exchange(
@@ -29,22 +23,15 @@ pub(super) async fn exchange(
     step4: SignedLock,
     rx: UnboundedReceiver<Delivery>,
 ) -> Result<EndorsedLock, CeremonyError> {
-    cx.barrier(5).await?;
-    let cx = &*cx;
-    let SignedLock {
-        mut lock,
-        lock_hash,
-        validators,
-    } = step4;
-    let node_sigs = cx.guarded(5, node_signatures(cx, rx, &lock_hash)).await?;
-    if lock.definition.version >= Version::V1_7 {
-        lock.node_signatures = node_sigs;
+    let cx = cx.enter(5).await?;
+    let mut signed = step4;
+    let node_sigs = cx
+        .guarded(5, node_signatures(cx, rx, &signed.lock_hash))
+        .await?;
+    if signed.lock.definition.version >= Version::V1_7 {
+        signed.lock.node_signatures = node_sigs;
     }
-    Ok(EndorsedLock {
-        lock,
-        lock_hash,
-        validators,
-    })
+    Ok(signed)
 }
 
 /// Step 5: node (ENR key) signatures over the lock hash via bcast.

@@ -6,7 +6,7 @@ use crate::dkg::preflight::DEFAULT_GAS_LIMIT;
 use crate::frost::bls::PublicKey;
 use crate::lock::definition::ValidatorAddresses;
 use crate::lock::lockfile::{
-    BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage,
+    BuilderRegistration, DepositRecord, DistValidator, Lock, RegistrationMessage,
 };
 use crate::lock::network::Network;
 use crate::lock::signing;
@@ -20,13 +20,13 @@ use super::session::Session;
 /// Step 2's result: every validator's deposit data, one per amount.
 pub(super) struct Deposited {
     keys: Keys,
-    deposits: Vec<Vec<DepositData>>,
+    deposits: Vec<Vec<DepositRecord>>,
 }
 
 /// Step 3's result: the deposits and every validator's builder registration.
 pub(super) struct Registered {
     keys: Keys,
-    deposits: Vec<Vec<DepositData>>,
+    deposits: Vec<Vec<DepositRecord>>,
     registrations: Vec<BuilderRegistration>,
 }
 
@@ -44,8 +44,7 @@ pub(super) async fn deposit_data(
     cx: &mut Session<'_>,
     keys: Keys,
 ) -> Result<Deposited, CeremonyError> {
-    cx.barrier(2).await?;
-    let cx = &*cx;
+    let cx = cx.enter(2).await?;
     let deposits = cx.guarded(2, deposits(cx, &keys.shares)).await?;
     Ok(Deposited { keys, deposits })
 }
@@ -55,8 +54,7 @@ pub(super) async fn builder_registrations(
     cx: &mut Session<'_>,
     step2: Deposited,
 ) -> Result<Registered, CeremonyError> {
-    cx.barrier(3).await?;
-    let cx = &*cx;
+    let cx = cx.enter(3).await?;
     let Deposited { keys, deposits } = step2;
     let registrations = cx.guarded(3, registrations(cx, &keys.shares)).await?;
     Ok(Registered {
@@ -71,8 +69,7 @@ pub(super) async fn lock_hash(
     cx: &mut Session<'_>,
     step3: Registered,
 ) -> Result<SignedLock, CeremonyError> {
-    cx.barrier(4).await?;
-    let cx = &*cx;
+    let cx = cx.enter(4).await?;
     let Registered {
         keys,
         deposits,
@@ -112,10 +109,10 @@ fn validator_address(
 async fn deposits(
     cx: &Session<'_>,
     shares: &[Share],
-) -> Result<Vec<Vec<DepositData>>, CeremonyError> {
+) -> Result<Vec<Vec<DepositRecord>>, CeremonyError> {
     let def = &cx.checked.definition;
     let fork = fork4(&cx.checked.network);
-    let mut out: Vec<Vec<DepositData>> = vec![Vec::new(); shares.len()];
+    let mut out: Vec<Vec<DepositRecord>> = vec![Vec::new(); shares.len()];
     for (ai, &amount) in cx.checked.deposit_amounts.iter().enumerate() {
         let mut roots = Vec::with_capacity(shares.len());
         let mut wcs = Vec::with_capacity(shares.len());
@@ -145,7 +142,7 @@ async fn deposits(
         for (vi, sig) in sigs.into_iter().enumerate() {
             if let (Some(list), Some(s), Some(wc)) = (out.get_mut(vi), shares.get(vi), wcs.get(vi))
             {
-                list.push(DepositData {
+                list.push(DepositRecord {
                     pubkey: s.pubkey.0.to_vec(),
                     withdrawal_credentials: wc.to_vec(),
                     amount,
@@ -216,7 +213,7 @@ async fn registrations(
 fn build_lock(
     cx: &Session<'_>,
     shares: &[Share],
-    deposits: Vec<Vec<DepositData>>,
+    deposits: Vec<Vec<DepositRecord>>,
     registrations: Vec<BuilderRegistration>,
 ) -> Result<Lock, CeremonyError> {
     let def = cx.checked.definition.clone();

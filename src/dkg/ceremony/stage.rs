@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::dkg::output::{KEYS_DIR, LOCK_FILE, OutputSet};
 use crate::frost::bls::{PublicKey, SecretKey};
+use crate::lock::deposit::DepositData;
 use crate::lock::keystore::{self, Keystore, Password};
-use crate::lock::lockfile::{DepositData, Lock};
+use crate::lock::lockfile::Lock;
 use crate::lock::verify::{VerifyOptions, verify_lock, verify_lock_deferred};
 
 use super::config::{CeremonyConfig, Fault};
@@ -53,8 +54,7 @@ pub(super) async fn verify_and_stage(
     step5: EndorsedLock,
     keystores: PendingKeystores,
 ) -> Result<Staged, CeremonyError> {
-    cx.barrier(6).await?;
-    let cx = &*cx;
+    let cx = cx.enter(6).await?;
     let EndorsedLock {
         lock,
         lock_hash,
@@ -106,11 +106,11 @@ fn outputs(cx: &Session<'_>, lock: &Lock, validators: usize) -> Result<OutputSet
     let mut set = OutputSet::default();
     // One deposit file per amount.
     for &amount in &cx.checked.deposit_amounts {
-        let dds: Vec<crate::lock::deposit::DepositData> = lock
+        let dds: Vec<DepositData> = lock
             .validators
             .iter()
             .filter_map(|v| v.deposit_data.iter().find(|d| d.amount == amount))
-            .filter_map(to_eth_deposit)
+            .filter_map(|d| DepositData::try_from(d).ok())
             .collect();
         if dds.len() != validators {
             return Err(cx.fail(6, format!("missing deposit data for amount {amount} gwei")));
@@ -145,13 +145,4 @@ pub(super) fn add_keystores(
             0o400,
         );
     }
-}
-
-fn to_eth_deposit(d: &DepositData) -> Option<crate::lock::deposit::DepositData> {
-    Some(crate::lock::deposit::DepositData {
-        pubkey: d.pubkey.as_slice().try_into().ok()?,
-        withdrawal_credentials: d.withdrawal_credentials.as_slice().try_into().ok()?,
-        amount: d.amount,
-        signature: d.signature.as_slice().try_into().ok()?,
-    })
 }

@@ -147,6 +147,13 @@ impl Session<'_> {
         Ok(v)
     }
 
+    /// [`Session::barrier`], then the session shared for the step's work:
+    /// how every step from 1 to 6 begins.
+    pub(super) async fn enter(&mut self, step: u64) -> Result<&Self, CeremonyError> {
+        self.barrier(step).await?;
+        Ok(self)
+    }
+
     /// Enters `step` and waits until every peer is there (charon's barrier).
     pub(super) async fn barrier(&mut self, step: u64) -> Result<(), CeremonyError> {
         let started = Instant::now();

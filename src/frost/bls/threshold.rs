@@ -12,19 +12,30 @@ pub(super) fn lagrange(indices: &[u64]) -> Result<Vec<Scalar>, BlsError> {
     lagrange_coefficients_at_zero(indices).map_err(BlsError::ShareIndex)
 }
 
+/// Interpolates `items` (1-based share index, item) at zero: each item's
+/// point weighted by its Lagrange coefficient, summed by `msm`. Public keys
+/// and signatures share this; only their group differs.
+fn interpolate_all<T, P, S>(
+    items: &[(u64, T)],
+    to_point: impl Fn(&T) -> Result<P, BlsError>,
+    msm: impl FnOnce(&[P], &[Scalar]) -> Result<S, CurveError>,
+) -> Result<S, BlsError> {
+    if items.is_empty() {
+        return Err(BlsError::Empty);
+    }
+    let indices: Vec<u64> = items.iter().map(|(i, _)| *i).collect();
+    let lambdas = lagrange(&indices)?;
+    let points = items
+        .iter()
+        .map(|(_, item)| to_point(item))
+        .collect::<Result<Vec<_>, _>>()?;
+    msm(&points, &lambdas).map_err(|_| BlsError::Empty)
+}
+
 /// Interpolates public key shares (1-based share index, share) at zero: the
 /// group public key they are shares of.
 pub fn combine_public_shares(shares: &[(u64, PublicKey)]) -> Result<PublicKey, BlsError> {
-    if shares.is_empty() {
-        return Err(BlsError::Empty);
-    }
-    let indices: Vec<u64> = shares.iter().map(|(i, _)| *i).collect();
-    let lambdas = lagrange(&indices)?;
-    let points = shares
-        .iter()
-        .map(|(_, pk)| pk.to_point())
-        .collect::<Result<Vec<_>, _>>()?;
-    let sum = curve::msm(&points, &lambdas).map_err(|_| BlsError::Empty)?;
+    let sum = interpolate_all(shares, PublicKey::to_point, curve::msm)?;
     if sum.is_identity() {
         return Err(BlsError::IdentityResult { what: "public key" });
     }
@@ -35,16 +46,7 @@ pub fn combine_public_shares(shares: &[(u64, PublicKey)]) -> Result<PublicKey, B
 /// the group signature, valid if at least `threshold` correct partials over
 /// the same message are given.
 pub fn threshold_combine(partials: &[(u64, Signature)]) -> Result<Signature, BlsError> {
-    if partials.is_empty() {
-        return Err(BlsError::Empty);
-    }
-    let indices: Vec<u64> = partials.iter().map(|(i, _)| *i).collect();
-    let lambdas = lagrange(&indices)?;
-    let points = partials
-        .iter()
-        .map(|(_, sig)| sig.to_point())
-        .collect::<Result<Vec<_>, _>>()?;
-    let sum = curve::g2_msm(&points, &lambdas).map_err(|_| BlsError::Empty)?;
+    let sum = interpolate_all(partials, |sig| sig.to_point(), curve::g2_msm)?;
     Ok(Signature(sum.to_compressed()))
 }
 
@@ -104,7 +106,7 @@ pub fn verify_and_combine<R: RngCore + CryptoRng>(
             sigs.push(sig);
         }
         let (set_keys, set_weights) = (keys.get(start..), weights.get(start..));
-        let combined = curve::msm_u128(
+        let combined = curve::msm(
             set_keys.unwrap_or_default(),
             set_weights.unwrap_or_default(),
         )
@@ -120,7 +122,7 @@ pub fn verify_and_combine<R: RngCore + CryptoRng>(
         .zip(sets)
         .map(|(p, set)| (*p, set.msg.0))
         .collect();
-    let sig_sum = curve::g2_msm_u128(&sigs, &weights).map_err(|_| BlsError::Verify)?;
+    let sig_sum = curve::g2_msm(&sigs, &weights).map_err(|_| BlsError::Verify)?;
     if !curve::pairing_check_hashed(&hashed, &sig_sum.to_affine()) {
         let mut position = 0;
         for set in sets {

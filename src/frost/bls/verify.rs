@@ -20,15 +20,20 @@ pub fn verify(pk: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), BlsErro
     }
 }
 
-/// Aggregates signatures by point addition.
-pub fn aggregate(sigs: &[Signature]) -> Result<Signature, BlsError> {
-    if sigs.is_empty() {
+/// Decodes every item of a non-empty list into its blst form.
+fn parse_all<T: Copy, B>(
+    items: &[T],
+    to_blst: impl Fn(T) -> Result<B, BlsError>,
+) -> Result<Vec<B>, BlsError> {
+    if items.is_empty() {
         return Err(BlsError::Empty);
     }
-    let parsed = sigs
-        .iter()
-        .map(|s| s.to_blst())
-        .collect::<Result<Vec<_>, _>>()?;
+    items.iter().map(|&t| to_blst(t)).collect()
+}
+
+/// Aggregates signatures by point addition.
+pub fn aggregate(sigs: &[Signature]) -> Result<Signature, BlsError> {
+    let parsed = parse_all(sigs, |s| s.to_blst())?;
     let refs: Vec<&min_pk::Signature> = parsed.iter().collect();
     let agg = min_pk::AggregateSignature::aggregate(&refs, false)
         .map_err(|_| BlsError::Encoding { what: "signature" })?;
@@ -41,13 +46,7 @@ pub fn fast_aggregate_verify(
     msg: &[u8],
     sig: &Signature,
 ) -> Result<(), BlsError> {
-    if pks.is_empty() {
-        return Err(BlsError::Empty);
-    }
-    let parsed = pks
-        .iter()
-        .map(|p| p.to_blst())
-        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = parse_all(pks, |p| p.to_blst())?;
     let refs: Vec<&min_pk::PublicKey> = parsed.iter().collect();
     let sig = sig.to_blst()?;
     match sig.fast_aggregate_verify(true, msg, DST_POP, &refs) {
@@ -115,7 +114,7 @@ pub fn verify_batch<R: RngCore + CryptoRng>(
     }
     let mut combined = Vec::with_capacity(groups.len());
     for (g_pks, g_w) in groups.values() {
-        let p = curve::msm_u128(g_pks, g_w).map_err(|_| BlsError::Verify)?;
+        let p = curve::msm(g_pks, g_w).map_err(|_| BlsError::Verify)?;
         combined.push(p);
     }
     let affine = G1::batch_to_affine(&combined);
@@ -124,7 +123,7 @@ pub fn verify_batch<R: RngCore + CryptoRng>(
         .zip(groups.keys())
         .map(|(p, m)| (*p, *m))
         .collect();
-    let sig_sum = curve::g2_msm_u128(&sigs, &weights).map_err(|_| BlsError::Verify)?;
+    let sig_sum = curve::g2_msm(&sigs, &weights).map_err(|_| BlsError::Verify)?;
     if curve::pairing_check(&terms, &sig_sum.to_affine(), DST_POP) {
         return Ok(());
     }

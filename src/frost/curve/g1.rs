@@ -1,7 +1,7 @@
 //! The group G1: public keys, commitments and the fixed-base table.
 
 use blst::{
-    BLST_ERROR, blst_p1, blst_p1_add_or_double, blst_p1_add_or_double_affine, blst_p1_affine,
+    blst_p1, blst_p1_add_or_double, blst_p1_add_or_double_affine, blst_p1_affine,
     blst_p1_affine_compress, blst_p1_affine_in_g1, blst_p1_affine_is_inf, blst_p1_cneg,
     blst_p1_compress, blst_p1_double, blst_p1_from_affine, blst_p1_generator, blst_p1_is_equal,
     blst_p1_is_inf, blst_p1_mult, blst_p1_to_affine, blst_p1_uncompress, blst_p1s_to_affine,
@@ -9,38 +9,16 @@ use blst::{
 };
 
 use super::error::CurveError;
+use super::ffi::blst_out;
 use super::scalar::Scalar;
 
-/// A point of G1 in projective (Jacobian) coordinates.
-#[derive(Clone, Copy)]
-#[repr(transparent)]
-pub struct G1(pub(super) blst_p1);
-
-/// A point of G1 in affine coordinates, as produced by decoding; the form
-/// multi-scalar multiplication consumes.
-#[derive(Clone, Copy)]
-#[repr(transparent)]
-pub struct G1Affine(pub(super) blst_p1_affine);
-
-impl std::fmt::Debug for G1 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "G1(0x{})", hex::encode(self.to_compressed()))
-    }
+point_types! {
+    /// A point of G1 in projective (Jacobian) coordinates: public keys,
+    /// commitments.
+    G1(blst_p1), G1Affine(blst_p1_affine), 48 bytes;
+    blst_p1_is_equal, blst_p1_add_or_double, blst_p1_cneg, blst_p1_to_affine, blst_p1_from_affine;
+    blst_p1_compress, blst_p1_uncompress, blst_p1_affine_in_g1, blst_p1_affine_is_inf;
 }
-
-impl std::fmt::Debug for G1Affine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "G1Affine(0x{})", hex::encode(self.to_compressed()))
-    }
-}
-
-impl PartialEq for G1 {
-    fn eq(&self, other: &Self) -> bool {
-        // SAFETY: both pointers valid.
-        unsafe { blst_p1_is_equal(&self.0, &other.0) }
-    }
-}
-impl Eq for G1 {}
 
 impl PartialEq for G1Affine {
     fn eq(&self, other: &Self) -> bool {
@@ -56,11 +34,6 @@ impl Default for G1 {
 }
 
 impl G1 {
-    /// The point at infinity.
-    pub fn identity() -> Self {
-        G1(blst_p1::default())
-    }
-
     /// The standard generator.
     pub fn generator() -> Self {
         // SAFETY: blst returns a pointer to a static, initialised point.
@@ -70,19 +43,17 @@ impl G1 {
     /// `s * G` in constant time (safe for secret scalars).
     pub fn mul_base(s: &Scalar) -> Self {
         let sc = s.to_blst_scalar();
-        let mut out = blst_p1::default();
         // SAFETY: `sc` holds 32 bytes as blst requires.
-        unsafe { blst_sk_to_pk_in_g1(&mut out, &sc) };
-        G1(out)
+        G1(blst_out(|out| unsafe { blst_sk_to_pk_in_g1(out, &sc) }))
     }
 
     /// `s * self` in constant time (safe for secret scalars).
     pub fn mul(&self, s: &Scalar) -> Self {
         let sc = s.to_blst_scalar();
-        let mut out = blst_p1::default();
         // SAFETY: `sc.b` is 32 bytes, of which blst reads 255 bits.
-        unsafe { blst_p1_mult(&mut out, &self.0, sc.b.as_ptr(), 255) };
-        G1(out)
+        G1(blst_out(|out| unsafe {
+            blst_p1_mult(out, &self.0, sc.b.as_ptr(), 255)
+        }))
     }
 
     /// `s * G` for a public scalar, in variable time: one mixed addition per
@@ -123,44 +94,26 @@ impl G1 {
 
     /// `2 * self`.
     pub fn double(&self) -> G1 {
-        let mut out = blst_p1::default();
         // SAFETY: valid pointers.
-        unsafe { blst_p1_double(&mut out, &self.0) };
-        G1(out)
+        G1(blst_out(|out| unsafe { blst_p1_double(out, &self.0) }))
     }
 
     /// `v * self` for a small public multiplier.
     pub fn mul_u64(&self, v: u64) -> Self {
         let bytes = v.to_le_bytes();
         let nbits = 64 - v.leading_zeros() as usize;
-        let mut out = blst_p1::default();
         // SAFETY: `bytes` holds 8 bytes, blst reads `nbits <= 64` bits.
-        unsafe { blst_p1_mult(&mut out, &self.0, bytes.as_ptr(), nbits) };
-        G1(out)
-    }
-
-    /// `self + rhs`.
-    pub fn add(&self, rhs: &G1) -> G1 {
-        let mut out = blst_p1::default();
-        // SAFETY: all pointers valid.
-        unsafe { blst_p1_add_or_double(&mut out, &self.0, &rhs.0) };
-        G1(out)
+        G1(blst_out(|out| unsafe {
+            blst_p1_mult(out, &self.0, bytes.as_ptr(), nbits)
+        }))
     }
 
     /// `self + rhs` for an affine `rhs`.
     pub fn add_affine(&self, rhs: &G1Affine) -> G1 {
-        let mut out = blst_p1::default();
         // SAFETY: all pointers valid.
-        unsafe { blst_p1_add_or_double_affine(&mut out, &self.0, &rhs.0) };
-        G1(out)
-    }
-
-    /// `-self`.
-    pub fn neg(&self) -> G1 {
-        let mut out = self.0;
-        // SAFETY: valid pointer.
-        unsafe { blst_p1_cneg(&mut out, true) };
-        G1(out)
+        G1(blst_out(|out| unsafe {
+            blst_p1_add_or_double_affine(out, &self.0, &rhs.0)
+        }))
     }
 
     /// `self - rhs`.
@@ -172,14 +125,6 @@ impl G1 {
     pub fn is_identity(&self) -> bool {
         // SAFETY: valid pointer.
         unsafe { blst_p1_is_inf(&self.0) }
-    }
-
-    /// Converts to affine coordinates (one field inversion).
-    pub fn to_affine(&self) -> G1Affine {
-        let mut out = blst_p1_affine::default();
-        // SAFETY: valid pointers.
-        unsafe { blst_p1_to_affine(&mut out, &self.0) };
-        G1Affine(out)
     }
 
     /// Converts many points to affine with a single field inversion.
@@ -201,14 +146,6 @@ impl G1 {
                 points.len(),
             )
         };
-        out
-    }
-
-    /// The 48-byte compressed encoding (identity: `0xc0` followed by zeros).
-    pub fn to_compressed(&self) -> [u8; 48] {
-        let mut out = [0u8; 48];
-        // SAFETY: `out` is 48 writable bytes.
-        unsafe { blst_p1_compress(out.as_mut_ptr(), &self.0) };
         out
     }
 
@@ -237,50 +174,12 @@ impl G1Affine {
         Ok(p)
     }
 
-    /// Decodes a 48-byte compressed point that may be the identity (encoded as
-    /// `0xc0` followed by 47 zero bytes); all other points must be in G1.
-    pub fn from_compressed_allow_identity(bytes: &[u8]) -> Result<G1Affine, CurveError> {
-        let arr: &[u8; 48] = bytes
-            .try_into()
-            .map_err(|_| CurveError::PointLength(bytes.len()))?;
-        let mut out = blst_p1_affine::default();
-        // SAFETY: `arr` is 48 readable bytes.
-        match unsafe { blst_p1_uncompress(&mut out, arr.as_ptr()) } {
-            BLST_ERROR::BLST_SUCCESS => {}
-            BLST_ERROR::BLST_POINT_NOT_IN_GROUP => return Err(CurveError::NotInSubgroup),
-            _ => return Err(CurveError::PointEncoding),
-        }
-        let p = G1Affine(out);
-        if p.is_identity() {
-            return Ok(p);
-        }
-        // SAFETY: valid pointer.
-        if !unsafe { blst_p1_affine_in_g1(&out) } {
-            return Err(CurveError::NotInSubgroup);
-        }
-        Ok(p)
-    }
-
-    /// Whether this is the point at infinity.
-    pub fn is_identity(&self) -> bool {
-        // SAFETY: valid pointer.
-        unsafe { blst_p1_affine_is_inf(&self.0) }
-    }
-
     /// The 48-byte compressed encoding.
     pub fn to_compressed(&self) -> [u8; 48] {
         let mut out = [0u8; 48];
         // SAFETY: `out` is 48 writable bytes.
         unsafe { blst_p1_affine_compress(out.as_mut_ptr(), &self.0) };
         out
-    }
-
-    /// Converts to projective coordinates (no inversion).
-    pub fn to_projective(&self) -> G1 {
-        let mut out = blst_p1::default();
-        // SAFETY: valid pointers.
-        unsafe { blst_p1_from_affine(&mut out, &self.0) };
-        G1(out)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The group G2 (BLS signatures), hashing to G2, and pairing checks.
 
 use blst::{
-    BLST_ERROR, blst_fp12, blst_hash_to_g2, blst_p1_affine, blst_p1_affine_generator, blst_p2,
+    blst_fp12, blst_hash_to_g2, blst_p1_affine, blst_p1_affine_generator, blst_p2,
     blst_p2_add_or_double, blst_p2_affine, blst_p2_affine_in_g2, blst_p2_affine_is_inf,
     blst_p2_cneg, blst_p2_compress, blst_p2_from_affine, blst_p2_is_equal, blst_p2_mult,
     blst_p2_to_affine, blst_p2_uncompress, blst_sign_pk_in_g1,
@@ -9,84 +9,21 @@ use blst::{
 use zeroize::Zeroize;
 
 use super::error::CurveError;
+use super::ffi::blst_out;
 use super::g1::G1Affine;
 use super::scalar::Scalar;
 
-/// A point of G2 in projective coordinates (BLS signatures live here).
-#[derive(Clone, Copy)]
-#[repr(transparent)]
-pub struct G2(pub(super) blst_p2);
-
-/// A point of G2 in affine coordinates.
-#[derive(Clone, Copy)]
-#[repr(transparent)]
-pub struct G2Affine(pub(super) blst_p2_affine);
-
-impl std::fmt::Debug for G2 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "G2(0x{})", hex::encode(self.to_compressed()))
-    }
+point_types! {
+    /// A point of G2 in projective coordinates (BLS signatures live here).
+    G2(blst_p2), G2Affine(blst_p2_affine), 96 bytes;
+    blst_p2_is_equal, blst_p2_add_or_double, blst_p2_cneg, blst_p2_to_affine, blst_p2_from_affine;
+    blst_p2_compress, blst_p2_uncompress, blst_p2_affine_in_g2, blst_p2_affine_is_inf;
 }
-
-impl std::fmt::Debug for G2Affine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "G2Affine(0x{})",
-            hex::encode(self.to_projective().to_compressed())
-        )
-    }
-}
-
-impl PartialEq for G2 {
-    fn eq(&self, other: &Self) -> bool {
-        // SAFETY: both pointers valid.
-        unsafe { blst_p2_is_equal(&self.0, &other.0) }
-    }
-}
-impl Eq for G2 {}
 
 impl G2 {
-    /// The point at infinity.
-    pub fn identity() -> Self {
-        G2(blst_p2::default())
-    }
-
-    /// `self + rhs`.
-    pub fn add(&self, rhs: &G2) -> G2 {
-        let mut out = blst_p2::default();
-        // SAFETY: all pointers valid.
-        unsafe { blst_p2_add_or_double(&mut out, &self.0, &rhs.0) };
-        G2(out)
-    }
-
-    /// `-self`.
-    pub fn neg(&self) -> G2 {
-        let mut out = self.0;
-        // SAFETY: valid pointer; blst negates in place.
-        unsafe { blst_p2_cneg(&mut out, true) };
-        G2(out)
-    }
-
     /// Whether this is the point at infinity.
     pub fn is_identity(&self) -> bool {
         self.to_affine().is_identity()
-    }
-
-    /// The 96-byte compressed encoding.
-    pub fn to_compressed(&self) -> [u8; 96] {
-        let mut out = [0u8; 96];
-        // SAFETY: `out` is 96 writable bytes.
-        unsafe { blst_p2_compress(out.as_mut_ptr(), &self.0) };
-        out
-    }
-
-    /// Converts to affine coordinates.
-    pub fn to_affine(&self) -> G2Affine {
-        let mut out = blst_p2_affine::default();
-        // SAFETY: valid pointers.
-        unsafe { blst_p2_to_affine(&mut out, &self.0) };
-        G2Affine(out)
     }
 }
 
@@ -94,28 +31,7 @@ impl G2Affine {
     /// Decodes a 96-byte compressed G2 point in the prime-order subgroup; the
     /// identity is accepted (callers decide whether it is meaningful).
     pub fn from_compressed(bytes: &[u8]) -> Result<G2Affine, CurveError> {
-        let arr: &[u8; 96] = bytes
-            .try_into()
-            .map_err(|_| CurveError::PointLength(bytes.len()))?;
-        let mut out = blst_p2_affine::default();
-        // SAFETY: `arr` is 96 readable bytes.
-        match unsafe { blst_p2_uncompress(&mut out, arr.as_ptr()) } {
-            BLST_ERROR::BLST_SUCCESS => {}
-            BLST_ERROR::BLST_POINT_NOT_IN_GROUP => return Err(CurveError::NotInSubgroup),
-            _ => return Err(CurveError::PointEncoding),
-        }
-        let p = G2Affine(out);
-        // SAFETY: valid pointer.
-        if !p.is_identity() && !unsafe { blst_p2_affine_in_g2(&out) } {
-            return Err(CurveError::NotInSubgroup);
-        }
-        Ok(p)
-    }
-
-    /// Whether this is the point at infinity.
-    pub fn is_identity(&self) -> bool {
-        // SAFETY: valid pointer.
-        unsafe { blst_p2_affine_is_inf(&self.0) }
+        Self::from_compressed_allow_identity(bytes)
     }
 
     /// `s * self` in constant time (signing: `s` is a secret key).
@@ -134,18 +50,10 @@ impl G2Affine {
         let bytes = v.to_le_bytes();
         let nbits = 64 - v.leading_zeros() as usize;
         let p = self.to_projective();
-        let mut out = blst_p2::default();
         // SAFETY: `bytes` holds 8 bytes, blst reads `nbits <= 64` bits.
-        unsafe { blst_p2_mult(&mut out, &p.0, bytes.as_ptr(), nbits) };
-        G2(out)
-    }
-
-    /// Converts to projective coordinates.
-    pub fn to_projective(&self) -> G2 {
-        let mut out = blst_p2::default();
-        // SAFETY: valid pointers.
-        unsafe { blst_p2_from_affine(&mut out, &self.0) };
-        G2(out)
+        G2(blst_out(|out| unsafe {
+            blst_p2_mult(out, &p.0, bytes.as_ptr(), nbits)
+        }))
     }
 }
 

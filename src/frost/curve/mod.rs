@@ -10,10 +10,14 @@
 //!
 //! The module is split by concern: `scalar` (the field Fr), `g1` (keys and
 //! commitments), `g2` (signatures, hashing to G2, pairings) and `msm`
-//! (multi-scalar multiplication in both groups). The `unsafe` allowance below
-//! covers those children and nothing else.
+//! (multi-scalar multiplication in both groups), over `ffi` (blst's
+//! out-pointer convention and the point types both groups share). The
+//! `unsafe` allowance below covers those children and nothing else.
 
 #![allow(unsafe_code)]
+
+#[macro_use]
+mod ffi;
 
 mod error;
 mod g1;
@@ -27,7 +31,7 @@ mod tests;
 pub use error::CurveError;
 pub use g1::{G1, G1Affine};
 pub use g2::{G2, G2Affine, hash_to_g2, pairing_check, pairing_check_hashed};
-pub use msm::{g2_msm, g2_msm_u128, msm, msm_u128};
+pub use msm::{MsmScalar, g2_msm, msm};
 pub use scalar::{
     KRYPTOLOGY_SCALAR_DST, Scalar, batch_invert, eval_poly, lagrange_coefficients_at_zero,
 };

@@ -11,38 +11,71 @@ use super::g1::{G1, G1Affine};
 use super::g2::{G2, G2Affine};
 use super::scalar::Scalar;
 
+/// A scalar blst's multi-scalar multiplication reads as little-endian bytes:
+/// a full field element, or a 128-bit random weight of batch verification
+/// (about half the cost).
+pub trait MsmScalar {
+    /// Bytes per scalar.
+    const BYTES: usize;
+    /// Bits of those bytes that are used.
+    const BITS: usize;
+    /// Appends the scalar's little-endian bytes.
+    fn put_le(&self, out: &mut Vec<u8>);
+}
+
+/// Implements [`MsmScalar`] for types with a `to_le_bytes` of that size.
+macro_rules! msm_scalar {
+    ($($ty:ty: $bytes:literal bytes, $bits:literal bits;)+) => {$(
+        impl MsmScalar for $ty {
+            const BYTES: usize = $bytes;
+            const BITS: usize = $bits;
+            fn put_le(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    )+};
+}
+
+msm_scalar! {
+    Scalar: 32 bytes, 255 bits;
+    u128: 16 bytes, 128 bits;
+}
+
 /// Variable-time multi-scalar multiplication `sum scalars[i] * points[i]`
 /// (blst's Pippenger/Straus). Only for public scalars.
-pub fn msm(points: &[G1Affine], scalars: &[Scalar]) -> Result<G1, CurveError> {
-    same_length(points.len(), scalars.len())?;
-    Ok(msm_raw(points, &le_scalars(scalars), 32, 255))
+pub fn msm<S: MsmScalar>(points: &[G1Affine], scalars: &[S]) -> Result<G1, CurveError> {
+    Ok(msm_raw(
+        points,
+        &le_bytes(points.len(), scalars)?,
+        S::BYTES,
+        S::BITS,
+    ))
 }
 
-/// Variable-time multi-scalar multiplication with 128-bit scalars, as used for
-/// the random weights of batch verification (about half the cost of [`msm`]).
-pub fn msm_u128(points: &[G1Affine], weights: &[u128]) -> Result<G1, CurveError> {
-    same_length(points.len(), weights.len())?;
-    Ok(msm_raw(points, &le_weights(weights), 16, 128))
+/// [`msm`] in G2.
+pub fn g2_msm<S: MsmScalar>(points: &[G2Affine], scalars: &[S]) -> Result<G2, CurveError> {
+    Ok(g2_msm_raw(
+        points,
+        &le_bytes(points.len(), scalars)?,
+        S::BYTES,
+        S::BITS,
+    ))
 }
 
-/// Variable-time multi-scalar multiplication in G2. Only for public scalars.
-pub fn g2_msm(points: &[G2Affine], scalars: &[Scalar]) -> Result<G2, CurveError> {
-    same_length(points.len(), scalars.len())?;
-    Ok(g2_msm_raw(points, &le_scalars(scalars), 32, 255))
-}
-
-/// Variable-time G2 multi-scalar multiplication with 128-bit scalars.
-pub fn g2_msm_u128(points: &[G2Affine], weights: &[u128]) -> Result<G2, CurveError> {
-    same_length(points.len(), weights.len())?;
-    Ok(g2_msm_raw(points, &le_weights(weights), 16, 128))
-}
-
-/// The length check every entry point makes: one scalar per point.
-fn same_length(points: usize, scalars: usize) -> Result<(), CurveError> {
-    if points != scalars {
-        return Err(CurveError::LengthMismatch { points, scalars });
+/// The scalars for `points` points as blst reads them; the length check
+/// every entry point makes: one scalar per point.
+fn le_bytes<S: MsmScalar>(points: usize, scalars: &[S]) -> Result<Vec<u8>, CurveError> {
+    if points != scalars.len() {
+        return Err(CurveError::LengthMismatch {
+            points,
+            scalars: scalars.len(),
+        });
     }
-    Ok(())
+    let mut bytes = Vec::with_capacity(S::BYTES * scalars.len());
+    for s in scalars {
+        s.put_le(&mut bytes);
+    }
+    Ok(bytes)
 }
 
 /// Shared MSM driver for both groups: `scalars` holds `stride` little-endian
@@ -108,19 +141,3 @@ msm_driver!(
     blst_p2s_mult_pippenger_scratch_sizeof,
     blst_p2s_mult_pippenger
 );
-
-fn le_scalars(scalars: &[Scalar]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(32 * scalars.len());
-    for s in scalars {
-        bytes.extend_from_slice(&s.to_le_bytes());
-    }
-    bytes
-}
-
-fn le_weights(weights: &[u128]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(16 * weights.len());
-    for w in weights {
-        bytes.extend_from_slice(&w.to_le_bytes());
-    }
-    bytes
-}

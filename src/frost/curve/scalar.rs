@@ -10,6 +10,7 @@ use rand::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::CurveError;
+use super::ffi::blst_out;
 
 /// Domain separation tag of kryptology's BLS12-381 hash-to-scalar (note: no
 /// `G1_` and no suite suffix).
@@ -66,10 +67,10 @@ impl Scalar {
     /// The scalar `v mod r`.
     pub fn from_u64(v: u64) -> Self {
         let limbs = [v, 0, 0, 0];
-        let mut out = blst_fr::default();
         // SAFETY: blst reads four u64 limbs from `limbs` and writes `out`.
-        unsafe { blst_fr_from_uint64(&mut out, limbs.as_ptr()) };
-        Scalar(out)
+        Scalar(blst_out(|out| unsafe {
+            blst_fr_from_uint64(out, limbs.as_ptr())
+        }))
     }
 
     /// Decodes a canonical 32-byte big-endian scalar (zero allowed).
@@ -104,10 +105,8 @@ impl Scalar {
     }
 
     fn from_blst_scalar(s: &blst_scalar) -> Self {
-        let mut out = blst_fr::default();
         // SAFETY: `s` holds a value below r (checked or reduced by the caller).
-        unsafe { blst_fr_from_scalar(&mut out, s) };
-        Scalar(out)
+        Scalar(blst_out(|out| unsafe { blst_fr_from_scalar(out, s) }))
     }
 
     /// blst's little-endian scalar form, wiped on drop by blst's own type.
@@ -185,34 +184,26 @@ impl Scalar {
 
     /// `self + rhs`.
     pub fn add(&self, rhs: &Scalar) -> Scalar {
-        let mut out = blst_fr::default();
         // SAFETY: all pointers valid; blst allows no aliasing issues here.
-        unsafe { blst_fr_add(&mut out, &self.0, &rhs.0) };
-        Scalar(out)
+        Scalar(blst_out(|out| unsafe { blst_fr_add(out, &self.0, &rhs.0) }))
     }
 
     /// `self - rhs`.
     pub fn sub(&self, rhs: &Scalar) -> Scalar {
-        let mut out = blst_fr::default();
         // SAFETY: all pointers valid.
-        unsafe { blst_fr_sub(&mut out, &self.0, &rhs.0) };
-        Scalar(out)
+        Scalar(blst_out(|out| unsafe { blst_fr_sub(out, &self.0, &rhs.0) }))
     }
 
     /// `self * rhs`.
     pub fn mul(&self, rhs: &Scalar) -> Scalar {
-        let mut out = blst_fr::default();
         // SAFETY: all pointers valid.
-        unsafe { blst_fr_mul(&mut out, &self.0, &rhs.0) };
-        Scalar(out)
+        Scalar(blst_out(|out| unsafe { blst_fr_mul(out, &self.0, &rhs.0) }))
     }
 
     /// `-self`.
     pub fn neg(&self) -> Scalar {
-        let mut out = blst_fr::default();
         // SAFETY: all pointers valid.
-        unsafe { blst_fr_cneg(&mut out, &self.0, true) };
-        Scalar(out)
+        Scalar(blst_out(|out| unsafe { blst_fr_cneg(out, &self.0, true) }))
     }
 
     /// `1 / self`, or an error for zero.
@@ -220,10 +211,10 @@ impl Scalar {
         if self.is_zero() {
             return Err(CurveError::ZeroInverse);
         }
-        let mut out = blst_fr::default();
         // SAFETY: all pointers valid; the input is non-zero.
-        unsafe { blst_fr_inverse(&mut out, &self.0) };
-        Ok(Scalar(out))
+        Ok(Scalar(blst_out(|out| unsafe {
+            blst_fr_inverse(out, &self.0)
+        })))
     }
 }
 

@@ -230,7 +230,7 @@ pub fn round2_batch(inputs: &[Round2Input<'_>]) -> Result<Vec<Round2Result>, Fro
             })
             .collect();
         per_k.push(
-            curve::msm_u128(&pts, &weights).map_err(|_| FrostError::Degenerate {
+            curve::msm(&pts, &weights).map_err(|_| FrostError::Degenerate {
                 validator: first.validator,
                 what: "batch",
             })?,

@@ -180,7 +180,7 @@ fn hex_field(o: &Obj<'_>, name: &str, len: usize) -> Result<Vec<u8>, String> {
 fn check_deposit_files(dir: &Path, lock: &Lock) -> Result<usize, DataDirError> {
     let d = &lock.definition;
     // Every non-empty deposit in the lock, by (pubkey, amount).
-    let mut expected: BTreeMap<(Vec<u8>, u64), &crate::lock::cluster::lockfile::DepositData> =
+    let mut expected: BTreeMap<(Vec<u8>, u64), &crate::lock::cluster::lockfile::DepositRecord> =
         BTreeMap::new();
     for dv in &lock.validators {
         for dd in &dv.deposit_data {

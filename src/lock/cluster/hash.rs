@@ -5,7 +5,7 @@
 use crate::lock::cluster::definition::Definition;
 use crate::lock::cluster::error::HashError;
 use crate::lock::cluster::json::to_0x_hex;
-use crate::lock::cluster::lockfile::{BuilderRegistration, DepositData, DistValidator, Lock};
+use crate::lock::cluster::lockfile::{BuilderRegistration, DepositRecord, DistValidator, Lock};
 use crate::lock::cluster::ssz::{Hasher, from_0x_hex};
 use crate::lock::cluster::version::Version;
 
@@ -306,7 +306,7 @@ fn put_validator(
     Ok(())
 }
 
-fn put_deposit_fields(h: &mut Hasher, dd: &DepositData, field: &str) -> Result<(), HashError> {
+fn put_deposit_fields(h: &mut Hasher, dd: &DepositRecord, field: &str) -> Result<(), HashError> {
     h.put_bytes_n(&dd.pubkey, 48, &format!("{field}.pubkey"))?;
     h.put_bytes_n(
         &dd.withdrawal_credentials,
@@ -317,7 +317,7 @@ fn put_deposit_fields(h: &mut Hasher, dd: &DepositData, field: &str) -> Result<(
     h.put_bytes_n(&dd.signature, 96, &format!("{field}.signature"))
 }
 
-fn put_deposit(h: &mut Hasher, dd: &DepositData, field: &str) -> Result<(), HashError> {
+fn put_deposit(h: &mut Hasher, dd: &DepositRecord, field: &str) -> Result<(), HashError> {
     let idx = h.index();
     put_deposit_fields(h, dd, field)?;
     h.merkleize(idx);

@@ -5,13 +5,17 @@ use crate::lock::cluster::definition::Definition;
 use crate::lock::cluster::error::ParseError;
 use crate::lock::cluster::json::{self, Field, Obj};
 use crate::lock::cluster::version::Version;
+use crate::lock::eth::consensus::DepositData;
 
 /// A deposit as recorded in the lock (`deposit_data` / `partial_deposit_data`).
 ///
-/// Byte fields are kept as read: an empty deposit (v1.6/v1.7 locks from tests)
-/// is all empty strings with amount 0.
+/// Not the consensus [`DepositData`] container: byte fields are kept as read,
+/// of any length, because the lock's hash, its written bytes and the verdict
+/// on a malformed file all depend on what the file held. An empty deposit
+/// (v1.6/v1.7 locks from tests) is all empty strings with amount 0. Convert
+/// with [`DepositData::try_from`] where the fixed-size container is needed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DepositData {
+pub struct DepositRecord {
     /// Validator public key (48 bytes).
     pub pubkey: Vec<u8>,
     /// Withdrawal credentials (32 bytes).
@@ -20,6 +24,49 @@ pub struct DepositData {
     pub amount: u64,
     /// BLS signature by the validator key (96 bytes).
     pub signature: Vec<u8>,
+}
+
+/// A [`DepositRecord`] byte field whose length is not the container's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadDepositField {
+    /// The field's JSON name (`pubkey`, `withdrawal_credentials`, `signature`).
+    pub field: &'static str,
+    /// Its length as read, in bytes.
+    pub len: usize,
+}
+
+impl TryFrom<&DepositRecord> for DepositData {
+    type Error = BadDepositField;
+
+    /// Fails on the first field (in container order) of the wrong length.
+    fn try_from(d: &DepositRecord) -> Result<DepositData, BadDepositField> {
+        fn fixed<const N: usize>(
+            field: &'static str,
+            b: &[u8],
+        ) -> Result<[u8; N], BadDepositField> {
+            b.try_into().map_err(|_| BadDepositField {
+                field,
+                len: b.len(),
+            })
+        }
+        Ok(DepositData {
+            pubkey: fixed("pubkey", &d.pubkey)?,
+            withdrawal_credentials: fixed("withdrawal_credentials", &d.withdrawal_credentials)?,
+            amount: d.amount,
+            signature: fixed("signature", &d.signature)?,
+        })
+    }
+}
+
+impl From<&DepositData> for DepositRecord {
+    fn from(d: &DepositData) -> DepositRecord {
+        DepositRecord {
+            pubkey: d.pubkey.to_vec(),
+            withdrawal_credentials: d.withdrawal_credentials.to_vec(),
+            amount: d.amount,
+            signature: d.signature.to_vec(),
+        }
+    }
 }
 
 /// The message of a pre-generated builder registration.
@@ -62,7 +109,7 @@ pub struct DistValidator {
     pub public_shares: Vec<Vec<u8>>,
     /// Deposits: exactly one in v1.6/v1.7 (possibly empty), one per distinct
     /// amount ascending from v1.8, none before v1.6.
-    pub deposit_data: Vec<DepositData>,
+    pub deposit_data: Vec<DepositRecord>,
     /// The pre-generated builder registration (v1.7+; zero before).
     pub builder_registration: BuilderRegistration,
 }
@@ -181,8 +228,8 @@ fn parse_validator(f: &Field<'_>, version: Version) -> Result<DistValidator, Par
     })
 }
 
-fn parse_deposit(o: &Obj<'_>) -> Result<DepositData, ParseError> {
-    Ok(DepositData {
+fn parse_deposit(o: &Obj<'_>) -> Result<DepositRecord, ParseError> {
+    Ok(DepositRecord {
         pubkey: o.hex("pubkey")?,
         withdrawal_credentials: o.hex("withdrawal_credentials")?,
         amount: match o.get("amount") {

@@ -15,7 +15,7 @@ use crate::lock::cluster::definition::{
 use crate::lock::cluster::eip712;
 use crate::lock::cluster::error::HashError;
 use crate::lock::cluster::lockfile::{
-    BuilderRegistration, DepositData, DistValidator, Lock, RegistrationMessage,
+    BuilderRegistration, DepositRecord, DistValidator, Lock, RegistrationMessage,
 };
 use crate::lock::cluster::version::Version;
 use crate::lock::eth::network::{NETWORKS, Network};
@@ -270,7 +270,7 @@ pub fn sample_cluster<R: RngCore + CryptoRng>(
                 .iter()
                 .map(|&amount| {
                     let root = signing::deposit_signing_root(&pubkey.0, &wc, amount, fork);
-                    DepositData {
+                    DepositRecord {
                         pubkey: pubkey.0.to_vec(),
                         withdrawal_credentials: wc.to_vec(),
                         amount,

@@ -5,7 +5,7 @@
 use crate::lock::cluster::definition::Definition;
 use crate::lock::cluster::error::HashError;
 use crate::lock::cluster::json::{self, Out};
-use crate::lock::cluster::lockfile::{BuilderRegistration, DepositData, DistValidator, Lock};
+use crate::lock::cluster::lockfile::{BuilderRegistration, DepositRecord, DistValidator, Lock};
 use crate::lock::cluster::version::Version;
 
 impl Definition {
@@ -166,7 +166,7 @@ pub(crate) fn nil_if_empty(items: Vec<Out>) -> Out {
     }
 }
 
-fn deposit_out(d: &DepositData) -> Out {
+fn deposit_out(d: &DepositRecord) -> Out {
     Out::Obj(vec![
         ("pubkey", Out::hex(&d.pubkey)),
         (

@@ -7,6 +7,7 @@ use crate::frost::bls::{self, PublicKey, SecretKey, Signature};
 use crate::lock::eth::consensus::{self, ConsensusError, Root};
 pub use crate::lock::eth::consensus::{DepositData, DepositMessage};
 use crate::lock::eth::network::Network;
+use crate::lock::newfile::{remove_written, write_new_file_atomic};
 
 /// One gwei-denominated ether.
 pub const GWEI_PER_ETH: u64 = 1_000_000_000;
@@ -315,24 +316,7 @@ pub fn deposits_from_lock(
                 path: PathBuf::from("cluster-lock.json"),
                 reason: format!("validator {i} deposit {j}: {field} is {len} bytes"),
             };
-            out.push(DepositData {
-                pubkey: d
-                    .pubkey
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("pubkey", d.pubkey.len()))?,
-                withdrawal_credentials: d
-                    .withdrawal_credentials
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("withdrawal_credentials", d.withdrawal_credentials.len()))?,
-                amount: d.amount,
-                signature: d
-                    .signature
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("signature", d.signature.len()))?,
-            });
+            out.push(DepositData::try_from(d).map_err(|e| bad(e.field, e.len))?);
         }
     }
     Ok(out)
@@ -456,10 +440,8 @@ pub fn write_deposit_files(
     }
     let mut written = Vec::with_capacity(rendered.len());
     for (path, bytes) in rendered {
-        if let Err(e) = write_new_file(&path, &bytes, 0o444) {
-            for p in &written {
-                let _ = std::fs::remove_file(p);
-            }
+        if let Err(e) = write_deposit_file(&path, &bytes, 0o444) {
+            remove_written(&written);
             return Err(e);
         }
         written.push(path);
@@ -467,42 +449,20 @@ pub fn write_deposit_files(
     Ok(written)
 }
 
-/// Writes `bytes` to a new file at `path` with `mode`, atomically: the data
-/// goes to a hidden temporary file that is then hard-linked into place, so a
-/// reader never sees a partial file and an existing file is never replaced.
-pub(crate) fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DepositError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-
-    let io = |action, source| DepositError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| io("create", e))?;
-        f.write_all(bytes).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("sync", e))?;
-        std::fs::hard_link(&tmp, path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                DepositError::Exists(path.to_path_buf())
-            } else {
-                io("link", e)
+/// Writes one deposit file with [`write_new_file_atomic`]; an existing file
+/// is [`DepositError::Exists`].
+fn write_deposit_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DepositError> {
+    write_new_file_atomic(path, bytes, mode).map_err(|(action, source)| {
+        if action == "link" && source.kind() == std::io::ErrorKind::AlreadyExists {
+            DepositError::Exists(path.to_path_buf())
+        } else {
+            DepositError::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
             }
-        })
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+        }
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -163,17 +163,8 @@ impl Enr {
             kvs.push((b"udp".to_vec(), minimal_be(u64::from(p))));
         }
         kvs.sort();
-        let mut content: Vec<&[u8]> = vec![&[]];
-        for (k, v) in &kvs {
-            content.push(k);
-            content.push(v);
-        }
-        let digest: [u8; 32] = Keccak256::digest(rlp_encode_list(&content)).into();
-        let sig = k1::sign65(secret, &digest).map_err(EnrError::SignatureEncoding)?;
-        let signature = sig.get(..64).unwrap_or_default().to_vec();
-        let mut all: Vec<&[u8]> = vec![&signature];
-        all.extend_from_slice(&content);
-        let text = format!("enr:{}", B64.encode(rlp_encode_list(&all)));
+        let pairs: Vec<(&[u8], &[u8])> = kvs.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+        let (signature, text) = sign_record(secret, &pairs)?;
         Ok(Enr {
             text,
             signature,
@@ -333,6 +324,27 @@ fn rlp_len_prefix(len: usize, offset: u8, out: &mut Vec<u8>) {
         out.push(offset + 55 + b.len() as u8);
         out.extend_from_slice(&b);
     }
+}
+
+/// Signs a seq-0 record of `kvs` (sorted by key) as charon's `enr.New`
+/// does; returns the 64-byte signature and the record's `enr:` text. Tests
+/// use it to sign records `Enr::new` would not make.
+pub(crate) fn sign_record(
+    secret: &K1Secret,
+    kvs: &[(&[u8], &[u8])],
+) -> Result<(Vec<u8>, String), EnrError> {
+    let mut content: Vec<&[u8]> = vec![&[]];
+    for (k, v) in kvs {
+        content.push(k);
+        content.push(v);
+    }
+    let digest: [u8; 32] = Keccak256::digest(rlp_encode_list(&content)).into();
+    let sig = k1::sign65(secret, &digest).map_err(EnrError::SignatureEncoding)?;
+    let signature = sig.get(..64).unwrap_or_default().to_vec();
+    let mut all: Vec<&[u8]> = vec![&signature];
+    all.extend_from_slice(&content);
+    let text = format!("enr:{}", B64.encode(rlp_encode_list(&all)));
+    Ok((signature, text))
 }
 
 fn rlp_encode_list(items: &[&[u8]]) -> Vec<u8> {

@@ -12,6 +12,7 @@ use crate::lock::keystore::format::{
     DEFAULT_PBKDF2_C, Keystore, KeystoreError, Password, decrypt, from_json, normalize_password,
     seal, to_json,
 };
+use crate::lock::newfile::{remove_written, write_new_file};
 
 /// Options for [`write_keystores_with`].
 #[derive(Debug, Clone, Copy)]
@@ -142,9 +143,7 @@ pub fn write_keystores_with(
             })
             .map(|()| written.push(txt));
         if let Err(e) = res {
-            for p in &written {
-                let _ = std::fs::remove_file(p);
-            }
+            remove_written(&written);
             return Err(e);
         }
         keystores.push(json);
@@ -158,25 +157,6 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeystoreError>
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Creates `path` (never overwriting) with `mode`, writes and syncs it. The
-/// error names the failed action ("create", "write" or "sync").
-pub(crate) fn write_new_file(
-    path: &Path,
-    bytes: &[u8],
-    mode: u32,
-) -> Result<(), (&'static str, std::io::Error)> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| ("create", e))?;
-    f.write_all(bytes).map_err(|e| ("write", e))?;
-    f.sync_all().map_err(|e| ("sync", e))
 }
 
 /// The index in a charon keystore file name `keystore-[insecure-]<i>.json`.

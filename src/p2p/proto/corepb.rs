@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CheckPresent, ProtoError, no_required_fields, proto_name, required};
+use super::{no_required_fields, proto_name, required_fields};
 
 /// A duty; the DKG uses `type = 3` (`DutySignature`) with the sigType as slot.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
@@ -61,10 +61,6 @@ proto_name!("core.corepb.v1": Duty, UnsignedDataSet, ParSignedDataSet, ParSigned
 
 no_required_fields!(Duty, UnsignedDataSet, ParSignedDataSet, ParSignedData);
 
-impl CheckPresent for ParSigExMsg {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        required(&self.duty, "ParSigExMsg", "duty")?;
-        required(&self.data_set, "ParSigExMsg", "data_set")?;
-        Ok(())
-    }
+required_fields! {
+    ParSigExMsg: present(duty), present(data_set);
 }

@@ -1,6 +1,6 @@
 //! Package `dkg.dkgpb.v1`: sync, bcast, FROST, node signatures and Pedersen.
 
-use super::{Any, CheckPresent, ProtoError, Timestamp, no_required_fields, proto_name, required};
+use super::{Any, Timestamp, no_required_fields, proto_name, required_fields};
 use zeroize::Zeroize;
 
 // ---- sync.proto ----
@@ -326,7 +326,9 @@ proto_name!("dkg.dkgpb.v1":
     PedersenJustificationBundle, PedersenJustification,
 );
 
+// `NodePubKeyMessage.shares` is declared proto3 `optional`, so it may be absent.
 no_required_fields!(
+    NodePubKeyMessage,
     BCastSigResponse,
     FrostMsgKey,
     MsgNodeSig,
@@ -340,69 +342,15 @@ no_required_fields!(
     PedersenJustification,
 );
 
-impl CheckPresent for MsgSync {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        required(&self.timestamp, "MsgSync", "timestamp").map(|_| ())
-    }
-}
-
-impl CheckPresent for MsgSyncResponse {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        required(&self.sync_timestamp, "MsgSyncResponse", "sync_timestamp").map(|_| ())
-    }
-}
-
-impl CheckPresent for BCastSigRequest {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        required(&self.message, "BCastSigRequest", "message").map(|_| ())
-    }
-}
-
-impl CheckPresent for BCastMessage {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        required(&self.message, "BCastMessage", "message").map(|_| ())
-    }
-}
-
-impl CheckPresent for FrostRound1Cast {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        required(&self.key, "FrostRound1Cast", "key").map(|_| ())
-    }
-}
-
-impl CheckPresent for FrostRound1Casts {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        self.casts.iter().try_for_each(CheckPresent::check_present)
-    }
-}
-
-impl CheckPresent for FrostRound1ShamirShare {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        required(&self.key, "FrostRound1ShamirShare", "key").map(|_| ())
-    }
-}
-
-impl CheckPresent for FrostRound1P2P {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        self.shares.iter().try_for_each(CheckPresent::check_present)
-    }
-}
-
-impl CheckPresent for FrostRound2Cast {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        required(&self.key, "FrostRound2Cast", "key").map(|_| ())
-    }
-}
-
-impl CheckPresent for FrostRound2Casts {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        self.casts.iter().try_for_each(CheckPresent::check_present)
-    }
-}
-
-impl CheckPresent for NodePubKeyMessage {
-    fn check_present(&self) -> Result<(), ProtoError> {
-        // `shares` is declared proto3 `optional`, so it may be absent.
-        Ok(())
-    }
+required_fields! {
+    MsgSync: present(timestamp);
+    MsgSyncResponse: present(sync_timestamp);
+    BCastSigRequest: present(message);
+    BCastMessage: present(message);
+    FrostRound1Cast: present(key);
+    FrostRound1Casts: each(casts);
+    FrostRound1ShamirShare: present(key);
+    FrostRound1P2P: each(shares);
+    FrostRound2Cast: present(key);
+    FrostRound2Casts: each(casts);
 }

@@ -135,6 +135,31 @@ macro_rules! no_required_fields {
 }
 pub(crate) use no_required_fields;
 
+/// Implements [`CheckPresent`] from a message's fields, checked in order:
+/// `present(f)` fails unless `f` is set, `each(f)` checks every item of the
+/// repeated `f`. Errors name the message and field as charon's `protonil` does.
+macro_rules! required_fields {
+    ($($ty:ident: $($kind:ident($field:ident)),+;)+) => {
+        $(
+            impl $crate::p2p::proto::CheckPresent for $ty {
+                fn check_present(&self) -> Result<(), $crate::p2p::proto::ProtoError> {
+                    $($crate::p2p::proto::required_fields!(@$kind self, $ty, $field);)+
+                    Ok(())
+                }
+            }
+        )+
+    };
+    (@present $msg:ident, $ty:ident, $field:ident) => {
+        $crate::p2p::proto::required(&$msg.$field, stringify!($ty), stringify!($field))?
+    };
+    (@each $msg:ident, $ty:ident, $field:ident) => {
+        $msg.$field
+            .iter()
+            .try_for_each($crate::p2p::proto::CheckPresent::check_present)?
+    };
+}
+pub(crate) use required_fields;
+
 /// Converts a system time into a protobuf timestamp.
 pub fn timestamp_from(time: std::time::SystemTime) -> Timestamp {
     Timestamp::from(time)

@@ -3,11 +3,11 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use reqwest::{Method, Url};
+use reqwest::Url;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::wire::{DefinitionPage, parse_page, urlencode};
+use super::wire::{Call, DefinitionPage, parse_page, urlencode};
 
 /// Largest response body accepted (charon uses the same bound for definitions).
 pub const MAX_BODY_BYTES: usize = 16 << 20;
@@ -108,15 +108,9 @@ impl ObolApi {
 
     /// `GET /v1/_health`.
     pub async fn health(&self) -> Result<(), ApiError> {
-        self.request(
-            Method::GET,
-            "/v1/_health",
-            None,
-            None,
-            "checking Obol API health",
-        )
-        .await
-        .map(|_| ())
+        self.request(&Call::get("/v1/_health", "checking Obol API health"))
+            .await
+            .map(|_| ())
     }
 
     /// Fetches one page of the operator's definitions.
@@ -143,7 +137,7 @@ impl ObolApi {
             urlencode(operator)
         );
         let (_, body, bytes) = self
-            .request_with(Method::GET, &path, None, None, &what, retry_status)
+            .request_with(&Call::get(&path, &what), retry_status)
             .await?;
         let url = self.url(&path);
         let mut page = parse_page(body, &what, &url)?;

@@ -10,7 +10,7 @@ use super::client::{
     ObolApi, PublishOutcome, RetryPolicy, TERMS_AND_CONDITIONS_HASH, TERMS_AND_CONDITIONS_VERSION,
 };
 use super::error::ApiError;
-use super::wire::urlencode;
+use super::wire::{Call, urlencode};
 
 impl ObolApi {
     /// `GET /v1/definition/{config_hash}`; `None` on 404.
@@ -24,7 +24,7 @@ impl ObolApi {
     pub async fn terms_signed(&self, address: &str) -> Result<bool, ApiError> {
         let what = format!("checking terms and conditions of {address}");
         let path = format!("/v1/termsAndConditions/{}", urlencode(address));
-        let (_, body) = self.request(Method::GET, &path, None, None, &what).await?;
+        let (_, body) = self.request(&Call::get(&path, &what)).await?;
         body.get("isTermsAndConditionsSigned")
             .and_then(Value::as_bool)
             .ok_or_else(|| ApiError::Invalid {
@@ -50,13 +50,13 @@ impl ObolApi {
             "fork_version": fork_version,
         });
         match self
-            .request(
+            .request(&Call::signed(
                 Method::POST,
                 "/v1/termsAndConditions",
-                Some(&body),
-                Some(signature),
+                &body,
+                signature,
                 &what,
-            )
+            ))
             .await
         {
             Ok(_) => Ok(()),
@@ -75,15 +75,8 @@ impl ObolApi {
     ) -> Result<Value, ApiError> {
         let what = format!("accepting definition {config_hash}");
         let path = format!("/v1/definition/{}", urlencode(config_hash));
-        self.request(
-            Method::PUT,
-            &path,
-            Some(body),
-            Some(config_signature),
-            &what,
-        )
-        .await
-        .map(|(_, v)| v)
+        let call = Call::signed(Method::PUT, &path, body, config_signature, &what);
+        self.request(&call).await.map(|(_, v)| v)
     }
 
     /// `POST /v1/definition`: publishes a new definition signed by its creator
@@ -93,16 +86,9 @@ impl ObolApi {
         def: &Value,
         creator_signature: &str,
     ) -> Result<Value, ApiError> {
-        let what = "publishing a new cluster definition".to_string();
-        self.request(
-            Method::POST,
-            "/v1/definition",
-            Some(def),
-            Some(creator_signature),
-            &what,
-        )
-        .await
-        .map(|(_, v)| v)
+        let what = "publishing a new cluster definition";
+        let call = Call::signed(Method::POST, "/v1/definition", def, creator_signature, what);
+        self.request(&call).await.map(|(_, v)| v)
     }
 
     /// `POST {publish_base}/lock`: publishes a cluster lock; a 409 means another
@@ -118,9 +104,14 @@ impl ObolApi {
         lock: &Value,
         path: &str,
     ) -> Result<PublishOutcome, ApiError> {
-        let what = "publishing the cluster lock".to_string();
         match self
-            .request(Method::POST, path, Some(lock), None, &what)
+            .request(&Call {
+                method: Method::POST,
+                path,
+                body: Some(lock),
+                bearer: None,
+                what: "publishing the cluster lock",
+            })
             .await
         {
             Ok(_) => Ok(PublishOutcome::Stored),

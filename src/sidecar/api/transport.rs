@@ -2,11 +2,12 @@
 //! exponential backoff on transient failures.
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::client::{MAX_BODY_BYTES, ObolApi};
 use super::error::{ApiError, error_chain, error_message};
+use super::wire::Call;
 
 impl ObolApi {
     /// `GET path` with retries; `None` when the API answers 404.
@@ -15,7 +16,7 @@ impl ObolApi {
         path: &str,
         what: &str,
     ) -> Result<Option<Value>, ApiError> {
-        match self.request(Method::GET, path, None, None, what).await {
+        match self.request(&Call::get(path, what)).await {
             Ok((_, body)) => Ok(Some(body)),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e),
@@ -27,28 +28,15 @@ impl ObolApi {
     }
 
     /// One request with retries on transient failures.
-    pub(super) async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        bearer: Option<&str>,
-        what: &str,
-    ) -> Result<(StatusCode, Value), ApiError> {
-        self.request_with(method, path, body, bearer, what, true)
-            .await
-            .map(|(s, v, _)| (s, v))
+    pub(super) async fn request(&self, call: &Call<'_>) -> Result<(StatusCode, Value), ApiError> {
+        self.request_with(call, true).await.map(|(s, v, _)| (s, v))
     }
 
     /// Like `request`; with `retry_status` false, HTTP error answers are
     /// returned at once and only transport failures are retried.
     pub(super) async fn request_with(
         &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        bearer: Option<&str>,
-        what: &str,
+        call: &Call<'_>,
         retry_status: bool,
     ) -> Result<(StatusCode, Value, usize), ApiError> {
         let backoff = ExponentialBuilder::default()
@@ -56,7 +44,7 @@ impl ObolApi {
             .with_max_delay(self.retry.max_delay)
             .with_max_times(self.retry.retries)
             .with_jitter();
-        (|| self.request_once(method.clone(), path, body, bearer, what))
+        (|| self.request_once(call))
             .retry(backoff)
             .when(|e| e.is_transient() && (retry_status || e.status().is_none()))
             .notify(|e, d| tracing::warn!("{e}; retrying in {:.1} s", d.as_secs_f64()))
@@ -65,16 +53,13 @@ impl ObolApi {
 
     pub(super) async fn request_once(
         &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        bearer: Option<&str>,
-        what: &str,
+        call: &Call<'_>,
     ) -> Result<(StatusCode, Value, usize), ApiError> {
+        let (path, body, bearer, what) = (call.path, call.body, call.bearer, call.what);
         let url = self.url(path);
         let mut req = self
             .http
-            .request(method, &url)
+            .request(call.method.clone(), &url)
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(b) = body {
             req = req.json(b);

@@ -1,5 +1,6 @@
 //! The API's listing page format and path encoding.
 
+use reqwest::Method;
 use serde_json::Value;
 
 use super::error::ApiError;
@@ -64,6 +65,46 @@ pub(super) fn urlencode(s: &str) -> String {
     out
 }
 
+/// One Obol API call: what is sent, and `what` names it in errors and logs.
+pub(super) struct Call<'a> {
+    pub(super) method: Method,
+    pub(super) path: &'a str,
+    pub(super) body: Option<&'a Value>,
+    /// Sent as `Authorization: Bearer` (the API's signatures travel so).
+    pub(super) bearer: Option<&'a str>,
+    pub(super) what: &'a str,
+}
+
+impl<'a> Call<'a> {
+    /// `GET path`.
+    pub(super) fn get(path: &'a str, what: &'a str) -> Self {
+        Call {
+            method: Method::GET,
+            path,
+            body: None,
+            bearer: None,
+            what,
+        }
+    }
+
+    /// `method path` with a JSON body signed by `signature`.
+    pub(super) fn signed(
+        method: Method,
+        path: &'a str,
+        body: &'a Value,
+        signature: &'a str,
+        what: &'a str,
+    ) -> Self {
+        Call {
+            method,
+            path,
+            body: Some(body),
+            bearer: Some(signature),
+            what,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -72,29 +113,21 @@ mod tests {
 
     #[test]
     fn page_parsing() {
-        let p = parse_page(
-            json!({"cluster_definitions": [{"a":1}], "total_count": 21, "total_pages": 3}),
-            "w",
-            "u",
-        )
-        .unwrap();
+        let page = |v| parse_page(v, "w", "u").unwrap();
+        let p =
+            page(json!({"cluster_definitions": [{"a":1}], "total_count": 21, "total_pages": 3}));
         assert_eq!(p.definitions.len(), 1);
         assert_eq!(p.total_pages, Some(3));
         assert_eq!(p.has_next, None);
-        let p = parse_page(
-            json!({"cluster_definitions": [], "next_page": null}),
-            "w",
-            "u",
-        )
-        .unwrap();
-        assert_eq!(p.has_next, Some(false));
-        let p = parse_page(
-            json!({"cluster_definitions": [], "has_next_page": true}),
-            "w",
-            "u",
-        )
-        .unwrap();
-        assert_eq!(p.has_next, Some(true));
+        for (v, has_next) in [
+            (json!({"cluster_definitions": [], "next_page": null}), false),
+            (
+                json!({"cluster_definitions": [], "has_next_page": true}),
+                true,
+            ),
+        ] {
+            assert_eq!(page(v).has_next, Some(has_next));
+        }
         for bad in [
             json!([]),
             json!({}),

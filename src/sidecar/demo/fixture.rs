@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::sidecar::accept::{AcceptError, OperatorSigner, accept_invitation};
 use crate::sidecar::api::{ApiError, ObolApi};
-use crate::sidecar::defn::{self, DefnError, NewDefinition, SecretKey};
+use crate::sidecar::defn::{self, DefnError, Eip712Message, NewDefinition, SecretKey};
 use crate::sidecar::select::{config_hash, text};
 
 /// One operator: its Ethereum key and its node's ENR key.
@@ -155,12 +155,14 @@ impl ClusterFixture {
             .and_then(|ops| ops.get_mut(i))
             .ok_or_else(|| DefnError(format!("definition has no operator {i}")))?;
         entry["enr"] = Value::String(enr.to_string());
-        entry["config_signature"] = Value::String(defn::sign_operator_config_hash(
+        entry["config_signature"] = Value::String(defn::sign_message(
             &op.operator_key,
-            &hash,
-            chain,
+            Eip712Message::OperatorConfigHash(&hash, chain),
         )?);
-        entry["enr_signature"] = Value::String(defn::sign_enr(&op.operator_key, enr, chain)?);
+        entry["enr_signature"] = Value::String(defn::sign_message(
+            &op.operator_key,
+            Eip712Message::Enr(enr, chain),
+        )?);
         defn::recompute_definition_hash(&mut out)?;
         Ok(out)
     }
@@ -195,8 +197,11 @@ impl ClusterFixture {
         let fork = text(&self.definition, "fork_version").to_string();
         api.accept_terms(creator.address(), &fork, &terms).await?;
         let chain = defn::chain_id(&fork).map_err(|e| AcceptError::Definition(e.0))?;
-        let sig = defn::sign_creator_config_hash(&self.creator, &self.config_hash(), chain)
-            .map_err(|e| AcceptError::Definition(e.0))?;
+        let sig = defn::sign_message(
+            &self.creator,
+            Eip712Message::CreatorConfigHash(&self.config_hash(), chain),
+        )
+        .map_err(|e| AcceptError::Definition(e.0))?;
         api.create_definition(&self.definition, &sig)
             .await
             .map_err(AcceptError::Api)?;

@@ -6,14 +6,14 @@ use rand::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::lock::cluster::create::keys::{
-    NodeSecrets, generate_key_material, lock_deposit, lock_registration, node_signatures,
-    random_enr_key, signature_aggregate,
+    NodeSecrets, generate_key_material, lock_registration, node_signatures, random_enr_key,
+    signature_aggregate,
 };
 use crate::lock::cluster::create::options::{CreateError, CreateOptions, check_options, pick};
 use crate::lock::cluster::definition::{
     Creator, Definition, Operator, ValidatorAddresses, address_fields,
 };
-use crate::lock::cluster::lockfile::{DistValidator, Lock};
+use crate::lock::cluster::lockfile::{DepositRecord, DistValidator, Lock};
 use crate::lock::eth::deposit::{self};
 use crate::lock::eth::registration::{self};
 use crate::lock::identity::enr::Enr;
@@ -112,7 +112,7 @@ pub fn create_cluster<R: RngCore + CryptoRng>(
         .map(|m| DistValidator {
             pubkey: m.pubkey.to_vec(),
             public_shares: m.public_shares.iter().map(|p| p.to_vec()).collect(),
-            deposit_data: m.deposits.iter().map(lock_deposit).collect(),
+            deposit_data: m.deposits.iter().map(DepositRecord::from).collect(),
             builder_registration: m
                 .registration
                 .as_ref()
@@ -205,7 +205,7 @@ pub fn write_cluster(
 }
 
 pub(super) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CreateError> {
-    crate::lock::keystore::files::write_new_file(path, bytes, mode).map_err(|(action, source)| {
+    crate::lock::newfile::write_new_file(path, bytes, mode).map_err(|(action, source)| {
         CreateError::Io {
             action,
             path: path.to_path_buf(),

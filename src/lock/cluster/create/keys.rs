@@ -203,15 +203,6 @@ pub(super) fn random_enr_key<R: RngCore + CryptoRng>(rng: &mut R) -> K1Secret {
     }
 }
 
-pub(super) fn lock_deposit(d: &DepositData) -> lockfile::DepositData {
-    lockfile::DepositData {
-        pubkey: d.pubkey.to_vec(),
-        withdrawal_credentials: d.withdrawal_credentials.to_vec(),
-        amount: d.amount,
-        signature: d.signature.to_vec(),
-    }
-}
-
 pub(super) fn lock_registration(r: &BuilderRegistration) -> lockfile::BuilderRegistration {
     lockfile::BuilderRegistration {
         message: RegistrationMessage {

@@ -1,12 +1,12 @@
 //! A lock's deposit data (not checked by charon).
 
 use crate::lock::cluster::error::{Subject, VerifyError};
-use crate::lock::cluster::lockfile::{DepositData, Lock};
+use crate::lock::cluster::lockfile::{DepositRecord, Lock};
 use crate::lock::cluster::verify::context::{Batch, Ctx, raw_pubkey, raw_signature, show_hex};
 use crate::lock::eth::signing;
 use crate::lock::identity::k1;
 
-pub(super) fn is_empty_deposit(dd: &DepositData) -> bool {
+pub(super) fn is_empty_deposit(dd: &DepositRecord) -> bool {
     dd.pubkey.is_empty()
         && dd.withdrawal_credentials.is_empty()
         && dd.amount == 0

@@ -1,6 +1,6 @@
 //! The fake API's endpoints, as the real API answers them.
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequest, OptionalFromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::state::{Shared, err, lower};
 use crate::sidecar::api::TERMS_AND_CONDITIONS_HASH;
-use crate::sidecar::defn;
+use crate::sidecar::defn::{self, Eip712Message};
 use crate::sidecar::select::{config_hash, newest_first, text};
 
 /// Every endpoint, behind the fault-injection layer.
@@ -160,31 +160,37 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-/// The bearer signature and JSON body every write needs, or the status and
-/// message the API answers a request without them.
-fn signed_body(
-    headers: &HeaderMap,
-    body: Option<Json<Value>>,
-) -> Result<(String, Value), (StatusCode, &'static str)> {
-    let Some(sig) = bearer(headers) else {
-        return Err((StatusCode::UNAUTHORIZED, "Missing authorization header"));
-    };
-    let Some(Json(body)) = body else {
-        return Err((StatusCode::BAD_REQUEST, "Invalid payload data"));
-    };
-    Ok((sig, body))
+/// The bearer signature and JSON body every write needs. A request without
+/// them is answered as the API does; a JSON body that does not parse gets
+/// axum's rejection, as an `Option<Json>` argument would.
+struct Signed(String, Value);
+
+impl FromRequest<Shared> for Signed {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Shared) -> Result<Self, Response> {
+        let sig = bearer(req.headers());
+        let body = <Json<Value> as OptionalFromRequest<Shared>>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(sig) = sig else {
+            return Err(err(
+                StatusCode::UNAUTHORIZED,
+                "Missing authorization header",
+            ));
+        };
+        let Some(Json(body)) = body else {
+            return Err(err(StatusCode::BAD_REQUEST, "Invalid payload data"));
+        };
+        Ok(Signed(sig, body))
+    }
 }
 
 async fn accept_definition(
     State(sh): State<Shared>,
     Path(hash): Path<String>,
-    headers: HeaderMap,
-    body: Option<Json<Value>>,
+    Signed(config_sig, body): Signed,
 ) -> Response {
-    let (config_sig, body) = match signed_body(&headers, body) {
-        Ok(v) => v,
-        Err((status, message)) => return err(status, message),
-    };
     let (address, enr, enr_sig) = (
         text(&body, "address").to_string(),
         text(&body, "enr").to_string(),
@@ -203,8 +209,9 @@ async fn accept_definition(
         let Ok(chain) = defn::chain_id(text(def, "fork_version")) else {
             return err(StatusCode::BAD_REQUEST, "Invalid fork version");
         };
-        let signer_cfg = defn::recover_operator_config_hash(&config_sig, &want, chain);
-        let signer_enr = defn::recover_enr(&enr_sig, &enr, chain);
+        let signer_cfg =
+            defn::recover_signer(&config_sig, Eip712Message::OperatorConfigHash(&want, chain));
+        let signer_enr = defn::recover_signer(&enr_sig, Eip712Message::Enr(&enr, chain));
         let ok = matches!((&signer_cfg, &signer_enr), (Ok(a), Ok(b))
             if a.eq_ignore_ascii_case(&address) && b.eq_ignore_ascii_case(&address));
         if !ok {
@@ -235,15 +242,7 @@ async fn accept_definition(
     Json(def).into_response()
 }
 
-async fn create_definition(
-    State(sh): State<Shared>,
-    headers: HeaderMap,
-    body: Option<Json<Value>>,
-) -> Response {
-    let (sig, def) = match signed_body(&headers, body) {
-        Ok(v) => v,
-        Err((status, message)) => return err(status, message),
-    };
+async fn create_definition(State(sh): State<Shared>, Signed(sig, def): Signed) -> Response {
     let Some(hash) = config_hash(&def) else {
         return err(StatusCode::BAD_REQUEST, "Invalid payload data");
     };
@@ -255,7 +254,7 @@ async fn create_definition(
     if sh.opts.verify_signatures {
         let chain = defn::chain_id(text(&def, "fork_version"));
         let ok = chain
-            .and_then(|c| defn::recover_creator_config_hash(&sig, &hash, c))
+            .and_then(|c| defn::recover_signer(&sig, Eip712Message::CreatorConfigHash(&hash, c)))
             .is_ok_and(|a| a.eq_ignore_ascii_case(&creator));
         if !ok {
             return err(StatusCode::UNAUTHORIZED, "Signature verification failed");
@@ -271,15 +270,7 @@ async fn create_definition(
     (StatusCode::CREATED, Json(def)).into_response()
 }
 
-async fn accept_terms(
-    State(sh): State<Shared>,
-    headers: HeaderMap,
-    body: Option<Json<Value>>,
-) -> Response {
-    let (sig, body) = match signed_body(&headers, body) {
-        Ok(v) => v,
-        Err((status, message)) => return err(status, message),
-    };
+async fn accept_terms(State(sh): State<Shared>, Signed(sig, body): Signed) -> Response {
     let address = text(&body, "address").to_string();
     if address.is_empty()
         || !text(&body, "terms_and_conditions_hash").eq_ignore_ascii_case(TERMS_AND_CONDITIONS_HASH)
@@ -288,7 +279,8 @@ async fn accept_terms(
         return err(StatusCode::BAD_REQUEST, "Invalid terms and conditions hash");
     }
     if sh.opts.verify_signatures
-        && !defn::recover_terms(&sig).is_ok_and(|a| a.eq_ignore_ascii_case(&address))
+        && !defn::recover_signer(&sig, Eip712Message::Terms)
+            .is_ok_and(|a| a.eq_ignore_ascii_case(&address))
     {
         return err(StatusCode::UNAUTHORIZED, "Signature verification failed");
     }
