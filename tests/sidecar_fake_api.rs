@@ -380,3 +380,28 @@ async fn a_listing_is_bounded_in_total_bytes() {
     // The newest come first, so the bound keeps those.
     assert_eq!(bounded[0]["timestamp"], json!("2026-01-01T00:00:39Z"));
 }
+
+/// A lock holds about 3 KB per validator, so a 10,000-validator lock is
+/// past the 16 MiB that bounds definitions; fetching it by lock hash must
+/// still work, while a definition that large is refused.
+#[tokio::test]
+async fn a_large_clusters_lock_is_fetched_past_the_definition_bound() {
+    let api = FakeApi::start(FakeApiOptions::default()).await.unwrap();
+    let c = ClusterFixture::new("big", 3, 2, 1, "2026-03-01T00:00:00Z").unwrap();
+    let hash = format!("0x{}", "cd".repeat(32));
+    let padding = "a".repeat(24 << 20);
+    api.put_lock(json!({
+        "cluster_definition": c.definition,
+        "lock_hash": hash,
+        "padding": padding,
+    }));
+    let cl = client(&api);
+    let got = cl.lock(&hash).await.unwrap().unwrap();
+    assert_eq!(got["padding"].as_str().map(str::len), Some(24 << 20));
+
+    let mut def = c.definition.clone();
+    def["padding"] = json!(padding);
+    api.put_definition(def);
+    let e = cl.definition(&c.config_hash()).await.unwrap_err();
+    assert!(e.to_string().contains("exceeds 16 MiB"), "{e}");
+}

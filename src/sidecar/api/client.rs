@@ -11,6 +11,10 @@ use super::wire::{Call, DefinitionPage, parse_page, urlencode};
 
 /// Largest response body accepted (charon uses the same bound for definitions).
 pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// Largest lock body accepted. A lock holds about 3 KB per validator, so the
+/// definition bound would refuse clusters past about 5,000 validators; this
+/// one fits the largest cluster a definition hash allows (65,536 validators).
+pub const MAX_LOCK_BYTES: usize = 256 << 20;
 /// Upper bound on pages walked in one listing, against runaway `total_pages`.
 pub const MAX_PAGES: u64 = 1000;
 /// Upper bound on the bytes of one whole listing (all pages together): anyone

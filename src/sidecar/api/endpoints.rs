@@ -7,7 +7,8 @@ use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
 use super::client::{
-    ObolApi, PublishOutcome, RetryPolicy, TERMS_AND_CONDITIONS_HASH, TERMS_AND_CONDITIONS_VERSION,
+    MAX_LOCK_BYTES, ObolApi, PublishOutcome, RetryPolicy, TERMS_AND_CONDITIONS_HASH,
+    TERMS_AND_CONDITIONS_VERSION,
 };
 use super::error::ApiError;
 use super::wire::{Call, urlencode};
@@ -16,8 +17,8 @@ impl ObolApi {
     /// `GET /v1/definition/{config_hash}`; `None` on 404.
     pub async fn definition(&self, config_hash: &str) -> Result<Option<Value>, ApiError> {
         let path = format!("/v1/definition/{}", urlencode(config_hash));
-        self.get_unless_missing(&path, &format!("fetching definition {config_hash}"))
-            .await
+        let what = format!("fetching definition {config_hash}");
+        self.get_unless_missing(&Call::get(&path, &what)).await
     }
 
     /// `GET /v1/termsAndConditions/{address}`.
@@ -111,6 +112,7 @@ impl ObolApi {
                 body: Some(lock),
                 bearer: None,
                 what: "publishing the cluster lock",
+                max_body: None,
             })
             .await
         {
@@ -123,8 +125,12 @@ impl ObolApi {
     /// `GET /v1/lock/{lock_hash}`; `None` on 404.
     pub async fn lock(&self, lock_hash: &str) -> Result<Option<Value>, ApiError> {
         let path = format!("/v1/lock/{}", urlencode(lock_hash));
-        self.get_unless_missing(&path, &format!("fetching lock {lock_hash}"))
-            .await
+        let what = format!("fetching lock {lock_hash}");
+        let call = Call {
+            max_body: Some(MAX_LOCK_BYTES),
+            ..Call::get(&path, &what)
+        };
+        self.get_unless_missing(&call).await
     }
 }
 

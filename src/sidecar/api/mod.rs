@@ -13,8 +13,8 @@ mod transport;
 mod wire;
 
 pub use client::{
-    MAX_BODY_BYTES, MAX_LISTING_BYTES, MAX_PAGES, ObolApi, PublishOutcome, RetryPolicy,
-    TERMS_AND_CONDITIONS_HASH, TERMS_AND_CONDITIONS_VERSION,
+    MAX_BODY_BYTES, MAX_LISTING_BYTES, MAX_LOCK_BYTES, MAX_PAGES, ObolApi, PublishOutcome,
+    RetryPolicy, TERMS_AND_CONDITIONS_HASH, TERMS_AND_CONDITIONS_VERSION,
 };
 pub use endpoints::publish_lock_file;
 pub use error::ApiError;

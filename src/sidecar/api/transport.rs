@@ -13,10 +13,9 @@ impl ObolApi {
     /// `GET path` with retries; `None` when the API answers 404.
     pub(super) async fn get_unless_missing(
         &self,
-        path: &str,
-        what: &str,
+        call: &Call<'_>,
     ) -> Result<Option<Value>, ApiError> {
-        match self.request(&Call::get(path, what)).await {
+        match self.request(call).await {
             Ok((_, body)) => Ok(Some(body)),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e),
@@ -56,6 +55,7 @@ impl ObolApi {
         call: &Call<'_>,
     ) -> Result<(StatusCode, Value, usize), ApiError> {
         let (path, body, bearer, what) = (call.path, call.body, call.bearer, call.what);
+        let max_body = call.max_body.unwrap_or(MAX_BODY_BYTES);
         let url = self.url(path);
         let mut req = self
             .http
@@ -86,11 +86,11 @@ impl ObolApi {
         let status = resp.status();
         let mut bytes = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            if bytes.len() + chunk.len() > max_body {
                 return Err(ApiError::Invalid {
                     what: what.to_string(),
                     url,
-                    detail: format!("response body exceeds {} MiB", MAX_BODY_BYTES >> 20),
+                    detail: format!("response body exceeds {} MiB", max_body >> 20),
                 });
             }
             bytes.extend_from_slice(&chunk);

@@ -73,6 +73,8 @@ pub(super) struct Call<'a> {
     /// Sent as `Authorization: Bearer` (the API's signatures travel so).
     pub(super) bearer: Option<&'a str>,
     pub(super) what: &'a str,
+    /// Largest response body read; `None`: `MAX_BODY_BYTES`.
+    pub(super) max_body: Option<usize>,
 }
 
 impl<'a> Call<'a> {
@@ -84,6 +86,7 @@ impl<'a> Call<'a> {
             body: None,
             bearer: None,
             what,
+            max_body: None,
         }
     }
 
@@ -101,6 +104,7 @@ impl<'a> Call<'a> {
             body: Some(body),
             bearer: Some(signature),
             what,
+            max_body: None,
         }
     }
 }

@@ -81,6 +81,12 @@ impl FakeApi {
         }
     }
 
+    /// Stores a lock directly (as if published earlier, bypassing the
+    /// request body limit of `POST /lock`).
+    pub fn put_lock(&self, lock: Value) {
+        self.shared.lock().locks.push(lock);
+    }
+
     /// Fault injection: a misbehaving API that lists `def` for every operator
     /// address, even one it does not name (the real API filters by address).
     pub fn list_for_every_operator(&self, def: Value) {
