@@ -57,11 +57,24 @@ impl Session<'_> {
             .collect()
     }
 
-    fn gone(&self, step: u64, what: &str, gone: &[usize]) -> CeremonyError {
+    /// The wait for `what` failed because `gone` fell silent. Other peers
+    /// silent as long are named too: when a killed operator had already
+    /// delivered to us, the first one we miss is a peer stuck on it, and the
+    /// operator to look at is the one that went quiet first.
+    fn gone(&self, step: u64, what: &str, gone: &[usize], since: Instant) -> CeremonyError {
+        let others: Vec<usize> = (0..self.n())
+            .filter(|i| *i != self.own() && !gone.contains(i))
+            .collect();
+        let also = self.silent(&others, since);
+        let also = if also.is_empty() {
+            String::new()
+        } else {
+            format!("; operator(s) {} went silent too", self.describe(&also))
+        };
         self.fail(
             step,
             format!(
-                "timed out waiting for {what} from operator(s) {}: nothing heard from them for {:?}{}",
+                "timed out waiting for {what} from operator(s) {}: nothing heard from them for {:?}{also}{}",
                 self.describe(gone),
                 self.cfg.timeout,
                 self.isolation_hint()
@@ -92,7 +105,7 @@ impl Session<'_> {
             let waiting = pending();
             let gone = self.silent(&waiting, start);
             if !gone.is_empty() {
-                return Err(self.gone(step, what, &gone));
+                return Err(self.gone(step, what, &gone, start));
             }
             if !waiting.is_empty() && last_log.elapsed() >= PROGRESS_LOG_EVERY {
                 tracing::info!(
@@ -130,7 +143,7 @@ impl Session<'_> {
                         .collect();
                     let gone = self.silent(&missing, start);
                     if !gone.is_empty() {
-                        return Err(self.gone(step, what, &gone));
+                        return Err(self.gone(step, what, &gone, start));
                     }
                     if last_log.elapsed() >= PROGRESS_LOG_EVERY {
                         tracing::info!(
