@@ -28,14 +28,13 @@ pub(super) async fn all_peers(
 /// stated limit, or any relay with room, lets it go ahead.
 fn check_relay_budget(cx: &Session<'_>) -> Result<(), CeremonyError> {
     let limits = cx.net.host.circuit_limits();
-    if limits.is_empty() || limits.values().any(Option::is_none) {
-        return Ok(());
-    }
-    let Some((relay, limit)) = limits
+    // `None` as soon as one relay states no limit; then also for no relay.
+    let roomiest = limits
         .iter()
-        .filter_map(|(r, l)| Some((r, (*l)?)))
-        .max_by_key(|(_, l)| *l)
-    else {
+        .map(|(r, l)| Some((r, (*l)?)))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|all| all.into_iter().max_by_key(|(_, l)| *l));
+    let Some((relay, limit)) = roomiest else {
         return Ok(());
     };
     let def = &cx.checked.definition;
