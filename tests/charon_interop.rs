@@ -150,6 +150,18 @@ fn relay(case: &Case, s: &Setup) -> Relay {
 }
 
 fn start(case: &Case, s: &Setup, relay: &Relay, which: &[usize], timeout: &str) -> Vec<NodeRun> {
+    start_with(case, s, relay, which, timeout, &[])
+}
+
+/// [`start`], with `extra` flags for our nodes.
+fn start_with(
+    case: &Case,
+    s: &Setup,
+    relay: &Relay,
+    which: &[usize],
+    timeout: &str,
+    extra: &[&str],
+) -> Vec<NodeRun> {
     which
         .iter()
         .map(|&i| match s.impls[i] {
@@ -158,7 +170,10 @@ fn start(case: &Case, s: &Setup, relay: &Relay, which: &[usize], timeout: &str) 
                     definition: s.definition.clone(),
                     relay_url: relay.url.clone(),
                     timeout: timeout.into(),
-                    extra_args: vec!["--compat".into(), case.version.compat()],
+                    extra_args: ["--compat".to_string(), case.version.compat()]
+                        .into_iter()
+                        .chain(extra.iter().map(|a| a.to_string()))
+                        .collect(),
                     env: Vec::new(),
                 };
                 start_node(Path::new(EXE), i, &s.nodes[i], &opts).unwrap()
@@ -767,22 +782,14 @@ fn v1_11_a_relay_only_ceremony_too_large_for_charons_relay_is_refused_at_once() 
     };
     let s = setup(&case);
     let relay = relay(&case, &s);
-    let mut nodes: Vec<NodeRun> = (0..4)
-        .map(|i| {
-            let opts = NodeOptions {
-                definition: s.definition.clone(),
-                relay_url: relay.url.clone(),
-                timeout: "10m".into(),
-                extra_args: vec![
-                    "--compat".into(),
-                    case.version.compat(),
-                    "--p2p-relay-only".into(),
-                ],
-                env: Vec::new(),
-            };
-            start_node(Path::new(EXE), i, &s.nodes[i], &opts).unwrap()
-        })
-        .collect();
+    let mut nodes = start_with(
+        &case,
+        &s,
+        &relay,
+        &[0, 1, 2, 3],
+        "10m",
+        &["--p2p-relay-only"],
+    );
     let waited = wait_all(&mut nodes, Duration::from_secs(120));
     let all = describe(&s, &nodes, &s.root.join("relay/relay.log"));
     assert!(waited.is_ok(), "nodes did not stop on their own: {all}");
