@@ -5,7 +5,8 @@
 //!
 //! Per validator and node the unavoidable work is:
 //! * one EIP-2335 keystore at charon's KDF cost (pbkdf2 2^18), through our
-//!   fastest path (16 SIMD lanes, as `encrypt_many` runs it);
+//!   fastest path, as `encrypt_many` runs it (16 AVX-512 lanes, or four
+//!   interleaved SHA-NI chains on CPUs without AVX-512);
 //! * FROST round 1 (commitments, proof, every share) and round 2 (checking
 //!   every peer's proof and share);
 //! * per signature type (lock hash, validator registration, each deposit
@@ -35,7 +36,8 @@ fn cpu_now() -> f64 {
 
 /// Validators sampled for the FROST and signature parts.
 const SAMPLE: usize = 32;
-/// Keystores per measurement: one full 16-lane batch on one thread.
+/// Keystores per measurement: one full 16-lane batch (or 4 x 4 SHA-NI
+/// chains) on one thread.
 const KEYSTORES: usize = 16;
 
 /// CPU seconds one node needs per validator, by part, on one core.

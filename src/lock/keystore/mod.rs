@@ -7,6 +7,7 @@ pub(crate) mod files;
 pub(crate) mod format;
 pub mod pbkdf2;
 mod sha256_lanes;
+mod sha_ni;
 
 pub use files::{
     WriteOptions, encrypt_many, encrypt_many_with, keystore_index, load_keystores, load_one,
