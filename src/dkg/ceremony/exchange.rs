@@ -37,9 +37,16 @@ pub(super) async fn exchange(
     combine: Combine,
 ) -> Result<Vec<Signature>, CeremonyError> {
     let me = cx.share_idx();
-    // Each root is hashed to G2 once, for our signature and every check.
-    let hashed: Vec<bls::HashedMessage> =
-        roots.iter().map(|r| bls::HashedMessage::new(r)).collect();
+    // Each distinct root is hashed to G2 once, for our signatures and every
+    // check (the lock hash is every validator's root).
+    let mut hashed: Vec<bls::HashedMessage> = Vec::with_capacity(roots.len());
+    for (i, r) in roots.iter().enumerate() {
+        let repeat = i
+            .checked_sub(1)
+            .and_then(|p| roots.get(p).filter(|prev| *prev == r).and(hashed.get(p)))
+            .copied();
+        hashed.push(repeat.unwrap_or_else(|| bls::HashedMessage::new(r)));
+    }
     let own: BTreeMap<[u8; 48], [u8; 96]> = shares
         .iter()
         .zip(&hashed)

@@ -61,8 +61,7 @@ pub(super) async fn verify_and_stage(
         validators,
     } = step5;
     if !cx.cfg.no_verify {
-        // Deposit signatures are verified when the deposit files are
-        // built (always, even with --no-verify); not twice.
+        // Deposit signatures need no second check (see `outputs`).
         let opts = VerifyOptions {
             networks: cx.cfg.networks,
             check_deposits: false,
@@ -75,7 +74,7 @@ pub(super) async fn verify_and_stage(
             }
         }
         tracing::info!(
-            "Lock verified: hashes, aggregate, shares, registrations, node signatures (deposits are checked as their files are built)"
+            "Lock verified: hashes, aggregate, shares, registrations, node signatures (each deposit signature was combined from partials verified in step 2)"
         );
     }
     let keystores = keystores
@@ -115,8 +114,17 @@ fn outputs(cx: &Session<'_>, lock: &Lock, validators: usize) -> Result<OutputSet
         if dds.len() != validators {
             return Err(cx.fail(6, format!("missing deposit data for amount {amount} gwei")));
         }
-        let bytes = crate::lock::deposit::marshal_deposit_data(&dds, &cx.checked.network)
-            .map_err(|e| cx.fail(6, e))?;
+        // Each signature was combined from partials verified against public
+        // shares that verify_lock just proved reconstruct the validator's key:
+        // it is that key's signature. Without that proof (--no-verify) the
+        // signatures are checked here.
+        let network = &cx.checked.network;
+        let bytes = if cx.cfg.no_verify {
+            crate::lock::deposit::marshal_deposit_data(&dds, network)
+        } else {
+            crate::lock::deposit::render_deposit_data(&dds, network)
+        }
+        .map_err(|e| cx.fail(6, e))?;
         set.add(
             crate::lock::deposit::deposit_file_name(amount),
             bytes,

@@ -353,6 +353,20 @@ pub fn marshal_deposit_data(
     dds: &[DepositData],
     network: &Network,
 ) -> Result<Vec<u8>, DepositError> {
+    let out = render_deposit_data(dds, network)?;
+    verify_deposits(dds, network.genesis_fork_version)?;
+    Ok(out)
+}
+
+/// [`marshal_deposit_data`] without checking the signatures, for a caller
+/// that has proved them another way: a DKG node combines each one from
+/// partials it verified against public shares that reconstruct the
+/// validator's key, which makes the combination the key's signature.
+/// Checking it again would cost as much as a quarter of the node's BLS work.
+pub fn render_deposit_data(
+    dds: &[DepositData],
+    network: &Network,
+) -> Result<Vec<u8>, DepositError> {
     let first = dds.first().ok_or(DepositError::Empty)?;
     if let Some(other) = dds.iter().find(|d| d.amount != first.amount) {
         return Err(DepositError::File {
@@ -363,7 +377,6 @@ pub fn marshal_deposit_data(
             ),
         });
     }
-    verify_deposits(dds, network.genesis_fork_version)?;
     let mut sorted: Vec<&DepositData> = dds.iter().collect();
     // Lowercase hex preserves byte order, so sorting bytes equals charon's
     // string sort.
