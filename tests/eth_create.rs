@@ -141,6 +141,7 @@ fn every_version_and_option_verifies() {
         let vo = VerifyOptions {
             networks: NetworkSet::WITH_HOLESKY,
             check_deposits: true,
+            registration_signatures: true,
         };
         verify_lock(&lock, &vo).unwrap_or_else(|e| panic!("{label}: {e}"));
         let back = Lock::from_json(&lock.to_json().unwrap()).unwrap();

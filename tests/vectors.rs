@@ -157,6 +157,7 @@ fn verdicts_match_expected() {
             let opts = VerifyOptions {
                 networks: NetworkSet::WITH_HOLESKY,
                 check_deposits: true,
+                registration_signatures: true,
             };
             let got = verdict(&name, kind, &opts);
             assert!(got.is_ok(), "{name} with holesky: {got:?}");

@@ -34,6 +34,7 @@ fn exercise(bytes: &[u8]) {
     let opts = VerifyOptions {
         networks: NetworkSet::WITH_HOLESKY,
         check_deposits: true,
+        registration_signatures: true,
     };
     if let Ok(l) = Lock::from_json(bytes) {
         let _ = l.lock_hash();

@@ -26,6 +26,7 @@ fn opts() -> VerifyOptions {
     VerifyOptions {
         networks: NetworkSet::WITH_HOLESKY,
         check_deposits: true,
+        registration_signatures: true,
     }
 }
 
@@ -607,5 +608,29 @@ fn signature_mutations() {
             verdict(&m),
             "verify lock signature aggregate",
         );
+    }
+}
+
+#[test]
+fn skipping_registration_pairings_keeps_every_other_check() {
+    let skip = VerifyOptions {
+        registration_signatures: false,
+        ..opts()
+    };
+    for name in BASES {
+        let (_, l) = load(name);
+        verify_lock(&l, &skip).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if !l.definition.version.has_registrations() {
+            continue;
+        }
+        // A missing registration is structural: still refused.
+        let mut m = l.clone();
+        m.validators[0].builder_registration.signature.clear();
+        assert!(verify_lock(&rehash(m), &skip).is_err(), "{name}");
+        // A signature over the wrong message is still caught by the aggregate,
+        // which signs the lock hash that covers every registration.
+        let mut m = l.clone();
+        m.validators[0].builder_registration.signature[5] ^= 1;
+        assert!(verify_lock(&rehash(m), &skip).is_err(), "{name}");
     }
 }

@@ -84,6 +84,7 @@ pub fn check(args: &Args) -> Outcome {
             NetworkSet::DEFAULT
         },
         check_deposits: !args.skip_deposits,
+        registration_signatures: true,
     };
     let client = match args.execution_client.client() {
         Ok(c) => c,

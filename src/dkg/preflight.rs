@@ -177,6 +177,7 @@ fn parse_and_verify(
     let opts = VerifyOptions {
         networks,
         check_deposits: true,
+        registration_signatures: true,
     };
     let mut pending = PendingContractSignatures::default();
     let hashes = verify_definition_hashes(&def);

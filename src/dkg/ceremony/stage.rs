@@ -62,9 +62,12 @@ pub(super) async fn verify_and_stage(
     } = step5;
     if !cx.cfg.no_verify {
         // Deposit signatures need no second check (see `outputs`).
+        // Registration signatures, like the deposits' (see `outputs`), were
+        // combined from verified partials; their structure is still checked.
         let opts = VerifyOptions {
             networks: cx.cfg.networks,
             check_deposits: false,
+            registration_signatures: false,
         };
         match &cx.cfg.execution_client {
             None => verify_lock(&lock, &opts).map_err(|e| cx.fail(6, e))?,
@@ -74,7 +77,7 @@ pub(super) async fn verify_and_stage(
             }
         }
         tracing::info!(
-            "Lock verified: hashes, aggregate, shares, registrations, node signatures (each deposit signature was combined from partials verified in step 2)"
+            "Lock verified: hashes, aggregate, shares, registrations, node signatures (each deposit and registration signature was combined from partials verified in steps 2-3)"
         );
     }
     let keystores = keystores

@@ -17,6 +17,10 @@ pub struct VerifyOptions {
     pub networks: NetworkSet,
     /// Also verify deposit-data signatures and contents (charon does not).
     pub check_deposits: bool,
+    /// Verify the builder registrations' BLS signatures (charon does). Their
+    /// structure is checked either way; a DKG node that combined them from
+    /// partials it verified may skip the pairings.
+    pub registration_signatures: bool,
 }
 
 impl Default for VerifyOptions {
@@ -24,6 +28,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             networks: NetworkSet::DEFAULT,
             check_deposits: true,
+            registration_signatures: true,
         }
     }
 }
@@ -33,6 +38,7 @@ impl VerifyOptions {
     pub const CHARON: VerifyOptions = VerifyOptions {
         networks: NetworkSet::DEFAULT,
         check_deposits: false,
+        registration_signatures: true,
     };
 }
 

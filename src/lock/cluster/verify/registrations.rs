@@ -6,7 +6,15 @@ use crate::lock::cluster::verify::context::{Batch, Ctx, raw_pubkey, raw_signatur
 use crate::lock::eth::signing;
 use crate::lock::identity::k1;
 
-pub(super) fn builder_registrations(cx: Ctx, l: &Lock) -> Result<(), VerifyError> {
+pub(super) fn builder_registrations(
+    cx: Ctx,
+    l: &Lock,
+    signatures: bool,
+) -> Result<(), VerifyError> {
+    if !signatures {
+        // Structure only: the collected signatures are dropped unchecked.
+        return registration_items(cx, l, &mut Batch::default());
+    }
     Batch::run(|batch| registration_items(cx, l, batch))
 }
 

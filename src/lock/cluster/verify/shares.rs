@@ -85,7 +85,7 @@ pub(super) fn lock_signatures(
             .with(e.to_string())
     })?;
 
-    builder_registrations(cx, l)?;
+    builder_registrations(cx, l, opts.registration_signatures)?;
     node_signatures(cx, l)
 }
 
