@@ -59,6 +59,18 @@ impl Floor {
         self.keystore + self.frost + self.signatures
     }
 
+    /// The part-by-part mean of several measurements (the first one's cores).
+    pub fn mean(floors: &[Floor]) -> Floor {
+        let k = floors.len().max(1) as f64;
+        let avg = |f: fn(&Floor) -> f64| floors.iter().map(f).sum::<f64>() / k;
+        Floor {
+            keystore: avg(|f| f.keystore),
+            frost: avg(|f| f.frost),
+            signatures: avg(|f| f.signatures),
+            cores: floors.first().map_or(1, |f| f.cores),
+        }
+    }
+
     /// CPU seconds one node cannot go below for `validators`.
     pub fn node_cpu(&self, validators: usize) -> f64 {
         self.per_validator() * validators as f64
@@ -268,6 +280,14 @@ mod tests {
         // More cores than nodes do not help a single-threaded node further.
         let wide = Floor { cores: 16, ..f };
         assert!((wide.wall(4, 1000) - 25.0).abs() < 1e-9);
+        // The mean of two measurements is taken part by part.
+        let slow = Floor {
+            keystore: 0.04,
+            ..f
+        };
+        let m = Floor::mean(&[f, slow]);
+        assert!((m.keystore - 0.03).abs() < 1e-12 && (m.frost - 0.002).abs() < 1e-12);
+        assert_eq!(m.cores, 2);
     }
 
     #[test]

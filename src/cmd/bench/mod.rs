@@ -143,8 +143,9 @@ fn bench(args: &Args) -> Result<(), String> {
     // Lock hash, validator registration and the one default deposit amount.
     let sig_types = 3;
     println!("Measuring this machine's floor (the cryptography alone, in-process)...");
-    let floor = floor::measure(n, t, sig_types)?;
-    print_floor(&floor, args);
+    let first = floor::measure(n, t, sig_types)?;
+    print_floor(&first, args);
+    let mut floors = vec![first];
     let mut results: Vec<(Impl, Vec<f64>, Vec<NodeFigures>)> = Vec::new();
     for &im in &impls {
         let mut walls = Vec::new();
@@ -159,14 +160,32 @@ fn bench(args: &Args) -> Result<(), String> {
                 args.relay
             );
             let (wall, nodes) = ceremony(args, im, charon.as_deref())?;
-            print_ratios(&floor, args, wall, &nodes);
+            // This machine's speed drifts by several percent over minutes: the
+            // run is compared with the mean of the floors just before and
+            // after it, not with a single sample taken at its start.
+            let before = floors.last().copied().unwrap_or(first);
+            let after = floor::measure(n, t, sig_types)?;
+            floors.push(after);
+            let around = floor::Floor::mean(&[before, after]);
+            println!(
+                "  floor after the run: {:.2} CPU ms per validator per node (before: {:.2}); the ratios use their mean, {:.2}",
+                after.per_validator() * 1e3,
+                before.per_validator() * 1e3,
+                around.per_validator() * 1e3
+            );
+            print_ratios(&around, args, wall, &nodes);
             walls.push(wall);
             figures.extend(nodes);
         }
         println!("  median wall time: {:.2} s", median(walls.clone()));
         results.push((im, walls, figures));
     }
-    println!("\nSummary (medians over runs and nodes of each implementation):");
+    let floor = floor::Floor::mean(&floors);
+    println!(
+        "\nSummary (medians over runs and nodes of each implementation; floor {:.2} CPU ms per validator per node, the mean of {} measurements):",
+        floor.per_validator() * 1e3,
+        floors.len()
+    );
     println!(
         "  {:<8} {:>8} {:>8} {:>6} {:>10} {:>8} {:>10} {:>10} {:>10}",
         "ceremony",
@@ -230,8 +249,9 @@ fn bench(args: &Args) -> Result<(), String> {
 
 fn print_floor(f: &floor::Floor, args: &Args) {
     println!(
-        "  floor per validator per node (CPU ms): keystore {:.2}, FROST {:.2}, signatures {:.2}; total {:.2}",
+        "  floor per validator per node (CPU ms): keystore {:.2} ({}), FROST {:.2}, signatures {:.2}; total {:.2}",
         f.keystore * 1e3,
+        crate::lock::keystore::pbkdf2::derive_path(),
         f.frost * 1e3,
         f.signatures * 1e3,
         f.per_validator() * 1e3

@@ -188,6 +188,17 @@ pub fn derive_keys(inputs: &[(&[u8], &[u8])], rounds: u32) -> Vec<Zeroizing<[u8;
     out
 }
 
+/// How [`derive_keys`] runs its chains on this CPU, for reports.
+pub fn derive_path() -> &'static str {
+    if sha256_lanes::fast() {
+        "AVX-512, 16-64 lanes"
+    } else if sha_ni::available() {
+        "SHA-NI, 5 interleaved chains"
+    } else {
+        "one chain per key"
+    }
+}
+
 /// [`derive_keys`] on SHA-NI: up to [`sha_ni::MAX_WAYS`] chains at a time,
 /// in groups of even size (16 keys run as 4 x 4, not 5 + 5 + 5 + 1: a lone
 /// chain costs nearly as much as a full group).
