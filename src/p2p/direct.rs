@@ -9,7 +9,7 @@
 //! This module only keeps the bookkeeping: which peers have a direct
 //! connection and which learned addresses are due for a dial.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use libp2p::multiaddr::Protocol;
@@ -40,6 +40,8 @@ pub struct DirectPaths {
     relayed: HashMap<PeerId, (usize, usize)>,
     due: HashMap<PeerId, (Instant, Vec<Multiaddr>)>,
     attempts: HashMap<PeerId, u32>,
+    /// Peers whose hole punch failed: their addresses need not wait for it.
+    punch_failed: HashSet<PeerId>,
 }
 
 /// What a new connection changed.
@@ -62,6 +64,7 @@ impl DirectPaths {
             relayed: HashMap::new(),
             due: HashMap::new(),
             attempts: HashMap::new(),
+            punch_failed: HashSet::new(),
         }
     }
 
@@ -129,15 +132,26 @@ impl DirectPaths {
             return;
         }
         let inbound = self.relayed.get(&peer).is_some_and(|r| r.0 > 0);
-        let at = now
-            + if inbound {
-                INBOUND_DELAY
-            } else {
-                OUTBOUND_DELAY
-            };
+        let at = if self.punch_failed.contains(&peer) {
+            now
+        } else if inbound {
+            now + INBOUND_DELAY
+        } else {
+            now + OUTBOUND_DELAY
+        };
         // A repeated announcement replaces the addresses, not the deadline.
         let at = self.due.get(&peer).map_or(at, |(t, _)| (*t).min(at));
         self.due.insert(peer, (at, addrs));
+    }
+
+    /// A hole punch with `peer` failed: its announced addresses are dialed
+    /// now, not after the delay that let the punch go first (a short
+    /// ceremony could otherwise end on the relay).
+    pub fn on_punch_failed(&mut self, peer: PeerId, now: Instant) {
+        self.punch_failed.insert(peer);
+        if let Some((at, _)) = self.due.get_mut(&peer) {
+            *at = (*at).min(now);
+        }
     }
 
     /// The dials due by `now` for peers still without a direct connection;
@@ -276,6 +290,29 @@ mod tests {
         // Circuits gone too: a new direct connection is not "leaving" a relay.
         d.on_closed(other, true, true);
         assert_eq!(d.on_established(other, false, false), PathChange::None);
+    }
+
+    #[test]
+    fn a_failed_hole_punch_dials_the_announced_addresses_at_once() {
+        let (me, other, third) = (peer(), peer(), peer());
+        let addrs = [ma("/ip4/127.0.0.1/tcp/1000")];
+        let now = Instant::now();
+        let mut d = DirectPaths::new(me, true);
+        d.on_established(other, true, true);
+        d.on_listen_addrs(other, &addrs, now);
+        assert!(d.take_due(now).is_empty(), "DCUtR goes first");
+        d.on_punch_failed(other, now);
+        assert_eq!(d.take_due(now), vec![(other, addrs.to_vec())]);
+        // Addresses announced after the failure are not held back either.
+        d.on_established(third, true, true);
+        d.on_punch_failed(third, now);
+        d.on_listen_addrs(third, &addrs, now);
+        assert_eq!(d.take_due(now), vec![(third, addrs.to_vec())]);
+        // Relay-only nodes still never dial.
+        let mut off = DirectPaths::new(me, false);
+        off.on_punch_failed(other, now);
+        off.on_listen_addrs(other, &addrs, now);
+        assert!(off.take_due(now).is_empty());
     }
 
     #[test]

@@ -202,13 +202,16 @@ impl Runner {
                         "Hole punch succeeded"
                     ),
                     // A failed punch leaves the circuit and the dial of
-                    // announced addresses; not worth a warning.
-                    Err(e) => tracing::debug!(
-                        peer_index = index,
-                        peer = %remote_peer_id,
-                        error = %e,
-                        "Hole punch failed"
-                    ),
+                    // announced addresses, made at once; not worth a warning.
+                    Err(e) => {
+                        tracing::debug!(
+                            peer_index = index,
+                            peer = %remote_peer_id,
+                            error = %e,
+                            "Hole punch failed"
+                        );
+                        self.direct.on_punch_failed(remote_peer_id, Instant::now());
+                    }
                 }
             }
             SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(identify::Event::Error {
