@@ -140,6 +140,13 @@ pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], rounds: u32, out: &mut [
     }
 }
 
+/// One 32-byte key on one chain.
+fn derive_one(password: &[u8], salt: &[u8], rounds: u32) -> Zeroizing<[u8; OUT]> {
+    let mut key = Zeroizing::new([0u8; OUT]);
+    pbkdf2_hmac_sha256(password, salt, rounds, key.as_mut_slice());
+    key
+}
+
 /// Batches smaller than this run one chain per key: with few lanes filled the
 /// lane-wise compression costs more than the chains it replaces.
 const MIN_BATCH: usize = 5;
@@ -150,11 +157,7 @@ const MIN_BATCH: usize = 5;
 /// of one chain per key; without it, up to five SHA-NI chains interleave
 /// (1.8x one chain's throughput).
 pub fn derive_keys(inputs: &[(&[u8], &[u8])], rounds: u32) -> Vec<Zeroizing<[u8; OUT]>> {
-    let one = |(password, salt): &(&[u8], &[u8])| {
-        let mut key = Zeroizing::new([0u8; OUT]);
-        pbkdf2_hmac_sha256(password, salt, rounds, key.as_mut_slice());
-        key
-    };
+    let one = |(password, salt): &(&[u8], &[u8])| derive_one(password, salt, rounds);
     if !sha256_lanes::fast() {
         if sha_ni::available() {
             return derive_interleaved(inputs, rounds);
@@ -247,11 +250,7 @@ fn interleaved<const WAYS: usize>(
     });
     let Some(mut sums) = sha_ni::chains(&chains, rounds) else {
         // Not reached: the caller checked the CPU. Stay correct regardless.
-        for (password, salt) in group {
-            let mut key = Zeroizing::new([0u8; OUT]);
-            pbkdf2_hmac_sha256(password, salt, rounds, key.as_mut_slice());
-            out.push(key);
-        }
+        out.extend(group.iter().map(|(p, s)| derive_one(p, s, rounds)));
         return;
     };
     for sum in sums.iter().take(group.len()) {
@@ -354,6 +353,20 @@ mod tests {
         assert_eq!(ours(password, &salt, 262144, 32), reference);
     }
 
+    /// The first `count` (password, salt) pairs, as derive_keys takes them.
+    fn pairs<'a>(
+        passwords: &'a [Vec<u8>],
+        salts: &'a [[u8; 32]],
+        count: usize,
+    ) -> Vec<(&'a [u8], &'a [u8])> {
+        passwords
+            .iter()
+            .zip(salts)
+            .take(count)
+            .map(|(p, s)| (p.as_slice(), s.as_slice()))
+            .collect()
+    }
+
     #[test]
     fn interleaved_chains_match_one_by_one_for_every_group_size() {
         // Whatever lane width this CPU picks for derive_keys, the SHA-NI path
@@ -363,12 +376,7 @@ mod tests {
             .collect();
         let salts: Vec<[u8; 32]> = (0..11u8).map(|i| [i; 32]).collect();
         for count in 0..=passwords.len() {
-            let inputs: Vec<(&[u8], &[u8])> = passwords
-                .iter()
-                .zip(&salts)
-                .take(count)
-                .map(|(p, s)| (p.as_slice(), s.as_slice()))
-                .collect();
+            let inputs = pairs(&passwords, &salts, count);
             for rounds in [0, 1, 2, 57] {
                 let keys = derive_interleaved(&inputs, rounds);
                 assert_eq!(keys.len(), count);
@@ -390,12 +398,7 @@ mod tests {
         for count in [
             0, 1, 4, 5, 11, 12, 15, 16, 17, 23, 24, 37, 47, 48, 50, 64, 65, 100, 130,
         ] {
-            let inputs: Vec<(&[u8], &[u8])> = passwords
-                .iter()
-                .zip(&salts)
-                .take(count)
-                .map(|(p, s)| (p.as_slice(), s.as_slice()))
-                .collect();
+            let inputs = pairs(&passwords, &salts, count);
             let keys = derive_keys(&inputs, 33);
             assert_eq!(keys.len(), count);
             for ((p, s), k) in inputs.iter().zip(&keys) {
